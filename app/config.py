@@ -1,0 +1,327 @@
+"""Spark Control's configuration: the YAML file StartOS actions write, plus env overrides.
+
+Contract (see CONFIG.md in the product docs):
+
+* ``load_config(path, env)`` reads the file once. Every key is optional.
+* A *soft* setting (vLLM port, container name, image, load timeout, upload limit) that is blank
+  or invalid falls back to its default and adds a sentence to ``Config.warnings``; it never
+  stops startup.
+* A file that is not YAML, or whose structure is wrong, raises :class:`ConfigError` whose
+  message is one line naming the field (``config: $.sparks[1].ssh_port: expected int <= 65535``).
+* No file at all gives a ``Config`` with no Sparks (``Config.configured`` is False).
+* Environment variables override the file: ``VLLM_PORT``, ``VLLM_CONTAINER``,
+  ``DISABLED_SERVICES`` (comma list), ``MODELS_OVERRIDES``.
+
+Nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import yaml
+
+CONFIG_ENV = "SPARK_CONTROL_CONFIG"
+
+SPARK_NAME = r"^[a-z0-9][a-z0-9-]{0,31}$"
+SERVICE_KEY = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+# A Docker container name (Docker's own rule), bounded.
+CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
+# A Docker image reference: repository[:tag][@digest], no shell metacharacters.
+IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")
+# A hostname or an IPv4/IPv6 literal; nothing a shell or ssh would interpret.
+HOST = r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$"
+SSH_USER = r"^[a-z_][a-z0-9_.-]{0,31}$"
+# A remote directory: absolute or ~/relative, printable, no newlines.
+REMOTE_DIR = re.compile(r"^(~|~/[^\n\x00]*|/[^\n\x00]*)$")
+
+DEFAULT_VLLM_PORT = 8888
+DEFAULT_CONTAINER = "vllm_node"
+DEFAULT_IMAGE = "vllm-node"
+DEFAULT_LAUNCH_DIR = "~/spark-vllm-docker"
+DEFAULT_HF_HOME = "~/.cache/huggingface"
+DEFAULT_LOAD_TIMEOUT_S = 1800
+DEFAULT_MAX_UPLOAD_MB = 200
+
+BUILTIN_SERVICES = ("vllm", "parakeet", "kokoro", "embeddings", "qdrant")
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; ``str(err)`` is the one line to print before exit 2."""
+
+
+class Spark(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: Annotated[str, msgspec.Meta(pattern=SPARK_NAME)]
+    host: Annotated[str, msgspec.Meta(pattern=HOST)]
+    ssh_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 22
+    ssh_user: Annotated[str, msgspec.Meta(pattern=SSH_USER)] = "nvidia"
+
+
+class SshSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    key_file: str = "/data/ssh/id_ed25519"
+    known_hosts: str = "/data/ssh/known_hosts"
+
+
+class VllmSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    port: int = DEFAULT_VLLM_PORT
+    container: str = DEFAULT_CONTAINER
+    image: str = DEFAULT_IMAGE
+    launch_dir: str = DEFAULT_LAUNCH_DIR
+    hf_home: str = DEFAULT_HF_HOME
+    load_timeout_s: int = DEFAULT_LOAD_TIMEOUT_S
+
+
+class ServicesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    disabled: tuple[Annotated[str, msgspec.Meta(pattern=SERVICE_KEY)], ...] = ()
+    overrides_file: str = "/data/services-overrides.yaml"
+    ssh_users: dict[
+        Annotated[str, msgspec.Meta(pattern=SERVICE_KEY)],
+        Annotated[str, msgspec.Meta(pattern=SSH_USER)],
+    ] = msgspec.field(default_factory=dict)
+
+
+class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    url: Annotated[str, msgspec.Meta(max_length=2048)] = ""
+    secret: Annotated[str, msgspec.Meta(max_length=512)] = ""
+
+    def __repr__(self) -> str:  # never let a secret reach a log line through repr()
+        return f"WebhookSettings(url={self.url!r}, secret={'***' if self.secret else ''!r})"
+
+
+class ModelsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    catalog_file: str = ""
+    overrides_file: str = "/data/models-overrides.yaml"
+    local_roots: tuple[str, ...] = ("/home/nvidia/models",)
+
+
+class LimitsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
+
+
+class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    allowed_hosts: tuple[str, ...] = ()
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The whole configuration. ``warnings`` and ``source`` are derived, never read from YAML."""
+
+    sparks: tuple[Spark, ...] = ()
+    ssh: SshSettings = msgspec.field(default_factory=SshSettings)
+    vllm: VllmSettings = msgspec.field(default_factory=VllmSettings)
+    services: ServicesSettings = msgspec.field(default_factory=ServicesSettings)
+    webhook: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    models: ModelsSettings = msgspec.field(default_factory=ModelsSettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    warnings: tuple[str, ...] = ()
+    source: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        """True when at least one Spark is configured (the first is the head)."""
+        return bool(self.sparks)
+
+    @property
+    def head(self) -> Spark | None:
+        return self.sparks[0] if self.sparks else None
+
+    def spark(self, name: str) -> Spark | None:
+        return next((s for s in self.sparks if s.name == name), None)
+
+
+# --- soft settings ---------------------------------------------------------------------------
+
+
+def _soft_int(value: Any, *, default: int, lo: int, hi: int, field: str, warnings: list[str]) -> int:
+    """An int in [lo, hi]; blank or anything else falls back to ``default`` with a warning."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if value is not None:
+            warnings.append(f"{field} is blank; using {default}.")
+        return default
+    if isinstance(value, bool):
+        parsed = None
+    elif isinstance(value, int):
+        parsed = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d{1,9}\s*", value):
+        parsed = int(value)
+    else:
+        parsed = None
+    if parsed is None or not lo <= parsed <= hi:
+        warnings.append(f"{field} {str(value)[:40]!r} is not a number in {lo}-{hi}; using {default}.")
+        return default
+    return parsed
+
+
+def _soft_name(value: Any, *, default: str, pattern: re.Pattern[str], field: str, warnings: list[str]) -> str:
+    """A string matching ``pattern``; blank or invalid falls back to ``default`` with a warning."""
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        warnings.append(f"{field} is blank; using {default!r}.")
+        return default
+    stripped = value.strip()
+    if not pattern.fullmatch(stripped):
+        warnings.append(f"{field} {stripped[:40]!r} is not a valid name; using {default!r}.")
+        return default
+    return stripped
+
+
+def parse_service_list(raw: str) -> tuple[str, ...]:
+    """``"parakeet, kokoro,,"`` -> ``("parakeet", "kokoro")``: trimmed, lower-cased, de-duplicated."""
+    seen: dict[str, None] = {}
+    for part in raw.split(","):
+        key = part.strip().lower()
+        if key:
+            seen[key] = None
+    return tuple(seen)
+
+
+def _apply_soft_settings(data: dict[str, Any], env: Mapping[str, str], warnings: list[str]) -> None:
+    """Replace soft settings in ``data`` in place with validated values (env wins over file)."""
+    vllm = data.get("vllm")
+    if vllm is None:
+        vllm = data["vllm"] = {}
+    if not isinstance(vllm, dict):
+        raise ConfigError(f"config: $.vllm: expected object, got {_type_name(vllm)}")
+    port = env.get("VLLM_PORT", vllm.get("port"))
+    field = "VLLM_PORT" if "VLLM_PORT" in env else "vllm.port"
+    vllm["port"] = _soft_int(port, default=DEFAULT_VLLM_PORT, lo=1, hi=65535, field=field, warnings=warnings)
+    container = env.get("VLLM_CONTAINER", vllm.get("container"))
+    field = "VLLM_CONTAINER" if "VLLM_CONTAINER" in env else "vllm.container"
+    vllm["container"] = _soft_name(
+        container, default=DEFAULT_CONTAINER, pattern=CONTAINER_NAME, field=field, warnings=warnings
+    )
+    vllm["image"] = _soft_name(
+        vllm.get("image"), default=DEFAULT_IMAGE, pattern=IMAGE_REF, field="vllm.image", warnings=warnings
+    )
+    for key, default in (("launch_dir", DEFAULT_LAUNCH_DIR), ("hf_home", DEFAULT_HF_HOME)):
+        vllm[key] = _soft_name(
+            vllm.get(key), default=default, pattern=REMOTE_DIR, field=f"vllm.{key}", warnings=warnings
+        )
+    vllm["load_timeout_s"] = _soft_int(
+        vllm.get("load_timeout_s"),
+        default=DEFAULT_LOAD_TIMEOUT_S,
+        lo=10,
+        hi=86400,
+        field="vllm.load_timeout_s",
+        warnings=warnings,
+    )
+
+    limits = data.get("limits")
+    if limits is None:
+        limits = data["limits"] = {}
+    if not isinstance(limits, dict):
+        raise ConfigError(f"config: $.limits: expected object, got {_type_name(limits)}")
+    limits["max_upload_mb"] = _soft_int(
+        limits.get("max_upload_mb"),
+        default=DEFAULT_MAX_UPLOAD_MB,
+        lo=1,
+        hi=10240,
+        field="limits.max_upload_mb",
+        warnings=warnings,
+    )
+
+    services = data.get("services")
+    if services is None:
+        services = data["services"] = {}
+    if not isinstance(services, dict):
+        raise ConfigError(f"config: $.services: expected object, got {_type_name(services)}")
+    if "DISABLED_SERVICES" in env:
+        services["disabled"] = list(parse_service_list(env["DISABLED_SERVICES"]))
+    elif isinstance(services.get("disabled"), str):
+        services["disabled"] = list(parse_service_list(services["disabled"]))
+    elif services.get("disabled") is None:
+        services.pop("disabled", None)
+
+    if env.get("MODELS_OVERRIDES"):
+        models = data.get("models")
+        if models is None:
+            models = data["models"] = {}
+        if not isinstance(models, dict):
+            raise ConfigError(f"config: $.models: expected object, got {_type_name(models)}")
+        models["overrides_file"] = env["MODELS_OVERRIDES"]
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "object", list: "array", str: "str", int: "int", float: "float", bool: "bool"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+def _format_validation_error(err: msgspec.ValidationError) -> str:
+    """msgspec says ``Expected `int` <= 65535 - at `$.sparks[1].ssh_port```; we print
+    ``config: $.sparks[1].ssh_port: expected int <= 65535``."""
+    text = str(err)
+    match = re.match(r"^(?P<msg>.*?) - at `(?P<path>[^`]*)`$", text, re.S)
+    if match:
+        msg = match["msg"].replace("`", "")
+        return f"config: {match['path']}: {msg[:1].lower()}{msg[1:]}"
+    msg = text.replace("`", "")
+    return f"config: $: {msg[:1].lower()}{msg[1:]}"
+
+
+def _check_unique_sparks(config: Config) -> None:
+    seen: set[str] = set()
+    for index, spark in enumerate(config.sparks):
+        if spark.name in seen:
+            raise ConfigError(f"config: $.sparks[{index}].name: duplicate Spark name {spark.name!r}")
+        seen.add(spark.name)
+
+
+def parse_config(data: Any, env: Mapping[str, str] | None = None, *, source: str | None = None) -> Config:
+    """Validate already-parsed YAML ``data`` (a mapping or None) into a :class:`Config`."""
+    env = os.environ if env is None else env
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: $: expected object, got {_type_name(data)}")
+    data = {key: (dict(value) if isinstance(value, dict) else value) for key, value in data.items()}
+    for derived in ("warnings", "source"):
+        if derived in data:
+            raise ConfigError(f"config: $: object contains unknown field {derived!r}")
+    warnings: list[str] = []
+    _apply_soft_settings(data, env, warnings)
+    try:
+        config = msgspec.convert(data, Config, strict=True)
+    except msgspec.ValidationError as err:
+        raise ConfigError(_format_validation_error(err)) from None
+    _check_unique_sparks(config)
+    return msgspec.structs.replace(config, warnings=tuple(warnings), source=source)
+
+
+def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Config:
+    """Read the config file at ``path``; a missing file (or ``None``) means no Sparks configured.
+
+    Raises :class:`ConfigError` for a file that is not YAML or has a wrong structure.
+    """
+    env = os.environ if env is None else env
+    if path is None:
+        return parse_config({}, env)
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        config = parse_config({}, env)
+        return msgspec.structs.replace(config, source=str(file))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config: cannot read {file}: {err.__class__.__name__}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config: $: not valid YAML{where}") from None
+    return parse_config(data, env, source=str(file))
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The YAML-shaped mapping of ``config`` (derived fields dropped), e.g. to write a file."""
+    data = msgspec.to_builtins(config)
+    data.pop("warnings", None)
+    data.pop("source", None)
+    return data
