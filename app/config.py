@@ -137,7 +137,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 # --- soft settings ---------------------------------------------------------------------------
 
 
-def _soft_int(value: Any, *, default: int, lo: int, hi: int, field: str, warnings: list[str]) -> int:
+def _soft_int(
+    value: Any, *, default: int, lo: int, hi: int, field: str, warnings: list[str]
+) -> int:
     """An int in [lo, hi]; blank or anything else falls back to ``default`` with a warning."""
     if value is None or (isinstance(value, str) and not value.strip()):
         if value is not None:
@@ -152,12 +154,16 @@ def _soft_int(value: Any, *, default: int, lo: int, hi: int, field: str, warning
     else:
         parsed = None
     if parsed is None or not lo <= parsed <= hi:
-        warnings.append(f"{field} {str(value)[:40]!r} is not a number in {lo}-{hi}; using {default}.")
+        warnings.append(
+            f"{field} {str(value)[:40]!r} is not a number in {lo}-{hi}; using {default}."
+        )
         return default
     return parsed
 
 
-def _soft_name(value: Any, *, default: str, pattern: re.Pattern[str], field: str, warnings: list[str]) -> str:
+def _soft_name(
+    value: Any, *, default: str, pattern: re.Pattern[str], field: str, warnings: list[str]
+) -> str:
     """A string matching ``pattern``; blank or invalid falls back to ``default`` with a warning."""
     if value is None:
         return default
@@ -190,18 +196,28 @@ def _apply_soft_settings(data: dict[str, Any], env: Mapping[str, str], warnings:
         raise ConfigError(f"config: $.vllm: expected object, got {_type_name(vllm)}")
     port = env.get("VLLM_PORT", vllm.get("port"))
     field = "VLLM_PORT" if "VLLM_PORT" in env else "vllm.port"
-    vllm["port"] = _soft_int(port, default=DEFAULT_VLLM_PORT, lo=1, hi=65535, field=field, warnings=warnings)
+    vllm["port"] = _soft_int(
+        port, default=DEFAULT_VLLM_PORT, lo=1, hi=65535, field=field, warnings=warnings
+    )
     container = env.get("VLLM_CONTAINER", vllm.get("container"))
     field = "VLLM_CONTAINER" if "VLLM_CONTAINER" in env else "vllm.container"
     vllm["container"] = _soft_name(
         container, default=DEFAULT_CONTAINER, pattern=CONTAINER_NAME, field=field, warnings=warnings
     )
     vllm["image"] = _soft_name(
-        vllm.get("image"), default=DEFAULT_IMAGE, pattern=IMAGE_REF, field="vllm.image", warnings=warnings
+        vllm.get("image"),
+        default=DEFAULT_IMAGE,
+        pattern=IMAGE_REF,
+        field="vllm.image",
+        warnings=warnings,
     )
     for key, default in (("launch_dir", DEFAULT_LAUNCH_DIR), ("hf_home", DEFAULT_HF_HOME)):
         vllm[key] = _soft_name(
-            vllm.get(key), default=default, pattern=REMOTE_DIR, field=f"vllm.{key}", warnings=warnings
+            vllm.get(key),
+            default=default,
+            pattern=REMOTE_DIR,
+            field=f"vllm.{key}",
+            warnings=warnings,
         )
     vllm["load_timeout_s"] = _soft_int(
         vllm.get("load_timeout_s"),
@@ -248,9 +264,14 @@ def _apply_soft_settings(data: dict[str, Any], env: Mapping[str, str], warnings:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "str", int: "int", float: "float", bool: "bool"}.get(
-        type(value), "null" if value is None else type(value).__name__
-    )
+    return {
+        dict: "object",
+        list: "array",
+        str: "str",
+        int: "int",
+        float: "float",
+        bool: "bool",
+    }.get(type(value), "null" if value is None else type(value).__name__)
 
 
 def _format_validation_error(err: msgspec.ValidationError) -> str:
@@ -269,11 +290,15 @@ def _check_unique_sparks(config: Config) -> None:
     seen: set[str] = set()
     for index, spark in enumerate(config.sparks):
         if spark.name in seen:
-            raise ConfigError(f"config: $.sparks[{index}].name: duplicate Spark name {spark.name!r}")
+            raise ConfigError(
+                f"config: $.sparks[{index}].name: duplicate Spark name {spark.name!r}"
+            )
         seen.add(spark.name)
 
 
-def parse_config(data: Any, env: Mapping[str, str] | None = None, *, source: str | None = None) -> Config:
+def parse_config(
+    data: Any, env: Mapping[str, str] | None = None, *, source: str | None = None
+) -> Config:
     """Validate already-parsed YAML ``data`` (a mapping or None) into a :class:`Config`."""
     env = os.environ if env is None else env
     if data is None:
@@ -294,7 +319,9 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, *, source: str
     return msgspec.structs.replace(config, warnings=tuple(warnings), source=source)
 
 
-def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None
+) -> Config:
     """Read the config file at ``path``; a missing file (or ``None``) means no Sparks configured.
 
     Raises :class:`ConfigError` for a file that is not YAML or has a wrong structure.

@@ -1,0 +1,58 @@
+"""``python -m app [--config PATH] [--host H] [--port P]``: serve Spark Control with uvicorn.
+
+Exit code 2 with one line on stderr when the config file cannot be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import uvicorn
+
+from app.config import CONFIG_ENV, ConfigError, load_config
+from app.logs import configure_logging
+
+GRACEFUL_SHUTDOWN_S = 5
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Serve Spark Control.")
+    parser.add_argument("--config", help=f"config file (default: ${CONFIG_ENV})")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=9999, help="port to bind (default 9999)")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.log_level)
+    path = args.config or os.environ.get(CONFIG_ENV)
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+
+    from app.web import create_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            server_header=False,
+        )
+    )
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

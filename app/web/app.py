@@ -1,0 +1,63 @@
+"""``create_app``: the Litestar application around a :class:`~app.runtime.Runtime`.
+
+Every external system is a parameter so tests can substitute it; nothing is read from the
+environment or the network at import time.
+"""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.config.allowed_hosts import AllowedHostsConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from app import __version__
+from app.clock import Clock
+from app.config import Config
+from app.coordination.webhook import WebhookSender
+from app.events import EventBus
+from app.runtime import Runtime
+from app.web.errors import exception_handlers
+from app.web.guards import same_origin_middleware
+from app.web.routes import route_handlers
+
+JSON_BODY_LIMIT = 1024 * 1024
+
+
+def create_app(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    events: EventBus | None = None,
+    webhook: WebhookSender | None = None,
+    runtime: Runtime | None = None,
+) -> Litestar:
+    """Build the app for ``config``. Pass ``runtime`` to supply a fully built one instead."""
+    rt = runtime or Runtime(config, clock=clock, events=events, webhook=webhook)
+
+    def provide_runtime() -> Runtime:
+        return rt
+
+    allowed = list(config.server.allowed_hosts)
+    app = Litestar(
+        route_handlers=route_handlers(),
+        dependencies={"rt": Provide(provide_runtime, sync_to_thread=False)},
+        exception_handlers=exception_handlers(),
+        middleware=[same_origin_middleware],
+        allowed_hosts=AllowedHostsConfig(allowed_hosts=allowed) if allowed else None,
+        request_max_body_size=JSON_BODY_LIMIT,
+        openapi_config=OpenAPIConfig(
+            title="Spark Control",
+            version=__version__,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path="/openapi.json")],
+            use_handler_docstrings=True,
+        ),
+        on_startup=[rt.start],
+        on_shutdown=[rt.stop],
+        debug=False,
+        logging_config=None,  # logging is configured once, by app.logs
+    )
+    app.state.runtime = rt
+    return app

@@ -1,0 +1,79 @@
+"""The same-origin guard for unsafe methods (API.md, cross-cutting).
+
+There is no API-token auth by design (LAN + VPN). What a browser on another site must not do is
+make the user's browser swap models or release the lock: a POST/PUT/PATCH/DELETE whose
+``Origin`` names a different origin than the ``Host`` it was sent to, or that the browser marks
+``Sec-Fetch-Site: cross-site``, is refused with 403. Requests with neither header (curl, SDKs,
+cron jobs) pass: they are not ambient-credential browser requests.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _authority(host: str, scheme: str) -> tuple[str, int] | None:
+    parts = urlsplit(f"//{host}")
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.hostname.lower(), port or _DEFAULT_PORTS.get(scheme, 80)
+
+
+def is_cross_site(scope: Scope) -> bool:
+    """True when the request's browser metadata shows it comes from a different origin."""
+    if _header(scope, b"sec-fetch-site") == "cross-site":
+        return True
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return False
+    parsed = urlsplit(origin)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return True  # "null" or an opaque origin: a sandboxed or file:// page
+    host = _header(scope, b"host")
+    if host is None:
+        return True
+    origin_authority = _authority(parsed.netloc, parsed.scheme)
+    # The Host header carries no scheme; compare against the origin's own scheme.
+    return origin_authority is None or origin_authority != _authority(host, parsed.scheme)
+
+
+def same_origin_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope.get("method") in UNSAFE_METHODS
+            and is_cross_site(scope)
+        ):
+            body = msgspec.json.encode({"detail": "Cross-site requests are not allowed."})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 403,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
+
+    return middleware

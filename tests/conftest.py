@@ -1,0 +1,48 @@
+"""Shared fixtures: a real Spark Control served on 127.0.0.1 port 0, and an HTTP client for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from app.clock import ManualClock
+from app.config import Config, parse_config
+from app.web import create_app
+from tests.servers import serve
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def spark_app() -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
+    """``async with spark_app(config=..., **collaborators) as client:`` serves a fresh app."""
+
+    @asynccontextmanager
+    async def start(
+        config: Config | dict[str, Any] | None = None, **kwargs: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        if not isinstance(config, Config):
+            config = parse_config(config or {}, {})
+        app = create_app(config, **kwargs)
+        async with (
+            serve(app) as base_url,
+            httpx.AsyncClient(base_url=base_url, timeout=10) as client,
+        ):
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+    return start
+
+
+@pytest.fixture
+async def client(spark_app: Any, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
+    """A served app with no Sparks configured and the test's manual clock."""
+    async with spark_app(clock=clock) as c:
+        yield c

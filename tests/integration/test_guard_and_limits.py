@@ -1,0 +1,118 @@
+"""Cross-cutting HTTP rules: same-origin guard, body limits, health, OpenAPI, allowed hosts."""
+
+from __future__ import annotations
+
+import httpx
+
+
+async def test_cross_site_post_is_403(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/swap/lock", json={"holder": "a"}, headers={"Origin": "http://evil.example"}
+    )
+    assert r.status_code == 403
+    assert r.json() == {"detail": "Cross-site requests are not allowed."}
+    assert (await client.get("/api/swap/lock")).json() == {"held": False}
+
+
+async def test_sec_fetch_site_cross_site_is_403(client: httpx.AsyncClient) -> None:
+    r = await client.delete(
+        "/api/swap/lock", params={"force": "true"}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert r.status_code == 403
+
+
+async def test_null_origin_is_403(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/schedule", json={"name": "x"}, headers={"Origin": "null"})
+    assert r.status_code == 403
+
+
+async def test_request_without_origin_passes(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/schedule", json={"name": "cron job"})).status_code == 200
+
+
+async def test_same_origin_passes(client: httpx.AsyncClient) -> None:
+    origin = str(client.base_url).rstrip("/")
+    r = await client.post(
+        "/api/schedule",
+        json={"name": "from the page"},
+        headers={"Origin": origin, "Sec-Fetch-Site": "same-origin"},
+    )
+    assert r.status_code == 200
+
+
+async def test_same_host_other_port_is_cross_origin(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/schedule", json={"name": "x"}, headers={"Origin": "http://127.0.0.1:1"}
+    )
+    assert r.status_code == 403
+
+
+async def test_cross_site_get_is_allowed(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/swap/lock", headers={"Origin": "http://evil.example"})
+    assert r.status_code == 200
+
+
+async def test_body_over_one_mib_is_413(client: httpx.AsyncClient) -> None:
+    big = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
+    r = await client.post(
+        "/api/schedule", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 413
+    assert "too large" in r.json()["detail"]
+
+
+async def test_health(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["version"]
+
+
+async def test_openapi_lists_every_api_route(client: httpx.AsyncClient) -> None:
+    r = await client.get("/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    for path in [
+        "/api/health",
+        "/api/swap/lock",
+        "/api/schedule",
+        "/api/schedule/{schedule_id}",
+        "/api/status",
+    ]:
+        assert path in paths, path
+
+
+async def test_unknown_route_is_404_json(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/nope")
+    assert r.status_code == 404
+    assert "detail" in r.json()
+
+
+async def test_allowed_hosts_refuses_other_host_header(spark_app) -> None:  # type: ignore[no-untyped-def]
+    async with spark_app({"server": {"allowed_hosts": ["spark-control.local"]}}) as c:
+        r = await c.get("/api/health", headers={"Host": "attacker.example"})
+        assert r.status_code == 400
+        r = await c.get("/api/health", headers={"Host": "spark-control.local"})
+        assert r.status_code == 200
+
+
+async def test_status_without_config_says_no_sparks(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/api/status")).json()
+    assert body["configured"] is False
+    assert body["sparks"] == []
+    assert "no Sparks configured — run the Configure Sparks action" in body["warnings"]
+
+
+async def test_status_shows_config_warnings(spark_app) -> None:  # type: ignore[no-untyped-def]
+    config = {
+        "sparks": [{"name": "spark1", "host": "10.0.0.5"}],
+        "vllm": {"port": "", "container": "a;b"},
+    }
+    async with spark_app(config) as c:
+        body = (await c.get("/api/status")).json()
+        assert body["configured"] is True
+        assert body["sparks"][0]["name"] == "spark1"
+        assert body["sparks"][0]["role"] == "head"
+        assert any("vllm.port" in w and "8888" in w for w in body["warnings"])
+        assert any("vllm.container" in w and "vllm_node" in w for w in body["warnings"])

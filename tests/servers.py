@@ -1,0 +1,40 @@
+"""Real servers for tests: uvicorn on 127.0.0.1 port 0, in the test's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+
+
+@contextlib.asynccontextmanager
+async def serve(asgi_app: Any, *, timeout: float = 10.0) -> AsyncIterator[str]:
+    """Serve ``asgi_app`` on a free loopback port; yields its base URL, stops it on exit."""
+    config = uvicorn.Config(
+        asgi_app,
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn installs signal handlers only in its own `run`; serve() in a task leaves ours alone.
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(timeout):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("server exited before it started")
+                await asyncio.sleep(0.005)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout)

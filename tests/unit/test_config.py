@@ -1,0 +1,196 @@
+"""The config file contract: fallbacks, env overrides, exit-2 errors, no file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, load_config, parse_config, parse_service_list
+
+FULL = """
+sparks:
+  - name: spark1
+    host: 192.168.1.50
+    ssh_port: 22
+    ssh_user: nvidia
+  - name: spark2
+    host: 192.168.1.51
+    ssh_user: nvidia
+ssh:
+  key_file: /data/ssh/id_ed25519
+  known_hosts: /data/ssh/known_hosts
+vllm:
+  port: 8000
+  container: vllm-gemma4
+  image: vllm-node
+  launch_dir: ~/spark-vllm-docker
+  hf_home: ~/.cache/huggingface
+  load_timeout_s: 1800
+services:
+  disabled: [parakeet, kokoro]
+  overrides_file: /data/services-overrides.yaml
+  ssh_users: {parakeet: asr}
+webhook:
+  url: "http://10.0.0.9:8080/hook"
+  secret: "abc"
+models:
+  catalog_file: ""
+  overrides_file: /data/models-overrides.yaml
+  local_roots: [/home/nvidia/models]
+limits:
+  max_upload_mb: 200
+server:
+  allowed_hosts: []
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_full_file_is_read_intact(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, FULL), env={})
+    assert [s.name for s in config.sparks] == ["spark1", "spark2"]
+    assert config.head is not None and config.head.host == "192.168.1.50"
+    assert config.sparks[1].ssh_port == 22
+    assert config.vllm.port == 8000
+    assert config.vllm.container == "vllm-gemma4"
+    assert config.services.disabled == ("parakeet", "kokoro")
+    assert config.services.ssh_users == {"parakeet": "asr"}
+    assert config.webhook.url == "http://10.0.0.9:8080/hook"
+    assert config.models.local_roots == ("/home/nvidia/models",)
+    assert config.warnings == ()
+    assert config.configured
+
+
+def test_secret_is_not_in_repr(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, FULL), env={})
+    assert "abc" not in repr(config.webhook)
+
+
+def test_no_file_means_no_sparks(tmp_path: Path) -> None:
+    config = load_config(tmp_path / "absent.yaml", env={})
+    assert config.sparks == ()
+    assert not config.configured
+    assert config.vllm.port == 8888
+    assert load_config(None, env={}).configured is False
+
+
+def test_empty_file_means_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ""), env={})
+    assert not config.configured
+    assert config.vllm.container == "vllm_node"
+
+
+@pytest.mark.parametrize("value", ["''", "'   '", "null"])
+def test_blank_port_falls_back_to_8888(tmp_path: Path, value: str) -> None:
+    config = load_config(write(tmp_path, f"vllm:\n  port: {value}\n"), env={})
+    assert config.vllm.port == 8888
+
+
+@pytest.mark.parametrize("value", ["abc", "70000", "0", "-1", "8.5", "true", "[1]"])
+def test_invalid_port_falls_back_with_warning(tmp_path: Path, value: str) -> None:
+    config = load_config(write(tmp_path, f"vllm:\n  port: {value}\n"), env={})
+    assert config.vllm.port == 8888
+    assert len(config.warnings) == 1
+    assert "vllm.port" in config.warnings[0] and "8888" in config.warnings[0]
+
+
+def test_port_as_numeric_string_is_accepted(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "vllm:\n  port: '8000'\n"), env={}).vllm.port == 8000
+
+
+@pytest.mark.parametrize("value", ["''", "'a;b'", "'$(reboot)'", "'-rm'", "'has space'"])
+def test_blank_or_invalid_container_falls_back(tmp_path: Path, value: str) -> None:
+    config = load_config(write(tmp_path, f"vllm:\n  container: {value}\n"), env={})
+    assert config.vllm.container == "vllm_node"
+    assert any("vllm.container" in w for w in config.warnings)
+
+
+def test_env_overrides_win(tmp_path: Path) -> None:
+    env = {
+        "VLLM_PORT": "8000",
+        "VLLM_CONTAINER": "vllm-gemma4",
+        "DISABLED_SERVICES": " Parakeet , kokoro,,kokoro ",
+        "MODELS_OVERRIDES": "/tmp/overrides.yaml",
+    }
+    config = load_config(write(tmp_path, FULL), env=env)
+    assert config.vllm.port == 8000
+    assert config.vllm.container == "vllm-gemma4"
+    assert config.services.disabled == ("parakeet", "kokoro")
+    assert config.models.overrides_file == "/tmp/overrides.yaml"
+
+
+def test_bad_env_port_falls_back_and_names_the_variable(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, FULL), env={"VLLM_PORT": "eighty"})
+    assert config.vllm.port == 8888
+    assert any("VLLM_PORT" in w for w in config.warnings)
+    config = load_config(write(tmp_path, FULL), env={"VLLM_PORT": ""})
+    assert config.vllm.port == 8888
+
+
+def test_disabled_services_as_comma_string_in_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "services:\n  disabled: 'parakeet,qdrant'\n"), env={})
+    assert config.services.disabled == ("parakeet", "qdrant")
+
+
+def test_parse_service_list() -> None:
+    assert parse_service_list("") == ()
+    assert parse_service_list("a, b ,A") == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            "sparks:\n  - {name: spark1, host: h1}\n  - {name: spark2, host: h2, ssh_port: 70000}\n",
+            "config: $.sparks[1].ssh_port: expected int <= 65535",
+        ),
+        ("sparks: {name: x}\n", "config: $.sparks: expected array, got object"),
+        ("sparks:\n  - {host: h1}\n", "config: $.sparks[0]: object missing required field name"),
+        (
+            "sparks:\n  - {name: 'Bad Name', host: h1}\n",
+            "config: $.sparks[0].name: expected str matching regex",
+        ),
+        (
+            "sparks:\n  - {name: a, host: 'h; rm -rf /'}\n",
+            "config: $.sparks[0].host: expected str matching regex",
+        ),
+        (
+            "sparks:\n  - {name: a, host: h}\n  - {name: a, host: g}\n",
+            "config: $.sparks[1].name: duplicate Spark name 'a'",
+        ),
+        ("vllm: 5\n", "config: $.vllm: expected object, got int"),
+        ("bogus: 1\n", "config: $: object contains unknown field bogus"),
+        ("[1, 2]\n", "config: $: expected object, got array"),
+        ("sparks: [\n", "config: $: not valid YAML"),
+    ],
+)
+def test_structural_errors_name_the_field(tmp_path: Path, text: str, line: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env={})
+    assert str(err.value).startswith(line), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_parse_config_rejects_derived_keys() -> None:
+    with pytest.raises(ConfigError):
+        parse_config({"warnings": ["x"]}, {})
+
+
+def test_cli_exits_2_with_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "sparks:\n  - {name: spark1, host: h1, ssh_port: 70000}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--config", str(path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "config: $.sparks[0].ssh_port: expected int <= 65535"
