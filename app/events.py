@@ -64,7 +64,7 @@ class Subscription:
     async def __anext__(self) -> Event:
         return await self.next()
 
-    async def next(self, timeout: float | None = None) -> Event:  # noqa: ASYNC109 - a wait bound
+    async def next(self, timeout: float | None = None) -> Event:
         """The next event; raises ``TimeoutError`` after ``timeout`` seconds without one and
         ``StopAsyncIteration`` once closed."""
         while True:

@@ -1,19 +1,26 @@
 """The composition root: builds the domain services from the config and the external systems
-handed in (clock, webhook sender, …). It knows nothing about HTTP; ``app.web.create_app`` wraps
-it. Tests build a ``Runtime`` with substitutes for any collaborator.
+handed in (clock, SSH transport, HTTP client, webhook sender). It knows nothing about HTTP
+serving; ``app.web.create_app`` wraps it. Tests build a ``Runtime`` with substitutes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
+import httpx
+
+from app.catalog.store import Catalog, CatalogError, load_base_catalog, make_catalog
 from app.clock import Clock, SystemClock
+from app.cluster.ssh import AsyncsshTransport, SshTransport
 from app.config import Config
 from app.coordination.lock import LockStatus, SwapLock
 from app.coordination.schedule import Schedule, ScheduleRegistry
 from app.coordination.webhook import WebhookSender
 from app.events import EventBus
+from app.swap.engine import SwapEngine, Timings
 
 log = logging.getLogger("spark_control")
 
@@ -30,17 +37,51 @@ class Runtime:
         clock: Clock | None = None,
         events: EventBus | None = None,
         webhook: WebhookSender | None = None,
+        ssh: SshTransport | None = None,
+        http: httpx.AsyncClient | None = None,
+        timings: Timings | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self.events = events or EventBus(clock=self.clock)
         self.webhook = webhook or WebhookSender(config.webhook.url, config.webhook.secret)
+        self.ssh: SshTransport = ssh or AsyncsshTransport(
+            config.sparks, key_file=config.ssh.key_file, known_hosts=config.ssh.known_hosts
+        )
+        self._owns_http = http is None
+        self.http = http or httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(10.0))
+        self._extra_warnings: list[str] = []
+        self._catalog = self._load_catalog()
         self.lock = SwapLock(self.clock, on_change=self._lock_changed)
         self.schedules = ScheduleRegistry(self.clock, on_change=self._schedule_changed)
+        self.engine = SwapEngine(
+            config,
+            ssh=self.ssh,
+            http=self.http,
+            catalog=self.catalog,
+            lock=self.lock,
+            events=self.events,
+            webhook=self.webhook,
+            clock=self.clock,
+            timings=timings,
+        )
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def _load_catalog(self) -> Catalog:
+        try:
+            base = load_base_catalog(self.config.models.catalog_file)
+        except CatalogError as err:
+            self._extra_warnings.append(f"catalog: {err}; using the bundled catalog instead.")
+            base = load_base_catalog("")
+        return make_catalog(base)
+
+    def catalog(self) -> Catalog:
+        """The current catalog snapshot (immutable)."""
+        return self._catalog
 
     @property
     def warnings(self) -> list[str]:
-        warnings = list(self.config.warnings)
+        warnings = [*self.config.warnings, *self._extra_warnings]
         if not self.config.configured:
             warnings.append(NO_SPARKS_MESSAGE)
         return warnings
@@ -54,11 +95,33 @@ class Runtime:
             data["schedule"] = schedule
         self.events.publish("schedule", data)
 
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background for the life of the runtime (cancelled at stop)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
     async def start(self) -> None:
-        for warning in self.config.warnings:
+        for warning in self.warnings:
             log.warning("config: %s", warning)
-        if not self.config.configured:
-            log.warning("%s", NO_SPARKS_MESSAGE)
+        if self.config.configured:
+            self.spawn(self._discover(), "discover-running-model")
+
+    async def _discover(self) -> None:
+        try:
+            await self.engine.discover_running()
+        except Exception:
+            log.exception("could not determine the running model at startup")
 
     async def stop(self) -> None:
+        await self.engine.shutdown()
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.webhook.aclose()
+        await self.ssh.close()
+        if self._owns_http:
+            await self.http.aclose()

@@ -6,6 +6,7 @@ environment or the network at import time.
 
 from __future__ import annotations
 
+import httpx
 from litestar import Litestar
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.di import Provide
@@ -14,10 +15,12 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from app import __version__
 from app.clock import Clock
+from app.cluster.ssh import SshTransport
 from app.config import Config
 from app.coordination.webhook import WebhookSender
 from app.events import EventBus
 from app.runtime import Runtime
+from app.swap.engine import Timings
 from app.web.errors import exception_handlers
 from app.web.guards import same_origin_middleware
 from app.web.routes import route_handlers
@@ -31,10 +34,17 @@ def create_app(
     clock: Clock | None = None,
     events: EventBus | None = None,
     webhook: WebhookSender | None = None,
+    ssh: SshTransport | None = None,
+    http: httpx.AsyncClient | None = None,
+    timings: Timings | None = None,
     runtime: Runtime | None = None,
 ) -> Litestar:
-    """Build the app for ``config``. Pass ``runtime`` to supply a fully built one instead."""
-    rt = runtime or Runtime(config, clock=clock, events=events, webhook=webhook)
+    """Build the app for ``config``. Every external system may be substituted: the clock, the
+    event bus, the webhook sender, the SSH transport, the HTTP client used for the Sparks'
+    services, and the engine's timings. Pass ``runtime`` to supply a fully built one instead."""
+    rt = runtime or Runtime(
+        config, clock=clock, events=events, webhook=webhook, ssh=ssh, http=http, timings=timings
+    )
 
     def provide_runtime() -> Runtime:
         return rt

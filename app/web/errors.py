@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.coordination.lock import LockConflict, Locked, LockForbidden
 from app.coordination.schedule import RegistryFull
+from app.swap.engine import JobFinished, JobNotFound, NotConfigured, SwapInProgress, UnknownModel
 
 log = logging.getLogger("spark_control.http")
 
@@ -104,6 +105,13 @@ def registry_full_handler(_: Request[Any, Any, Any], exc: RegistryFull) -> Respo
     return _json(409, {"detail": str(exc)})
 
 
+def swap_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, SwapInProgress):
+        return _json(409, {"detail": str(exc), "job_id": exc.job_id})
+    status = 404 if isinstance(exc, (UnknownModel, JobNotFound)) else 409
+    return _json(status, {"detail": str(exc)})
+
+
 def validation_error_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     return _json(400, {"detail": validation_detail(exc)})
 
@@ -145,6 +153,11 @@ def exception_handlers() -> dict[Any, Any]:
         LockForbidden: lock_error_handler,
         Locked: lock_error_handler,
         RegistryFull: registry_full_handler,
+        UnknownModel: swap_error_handler,
+        JobNotFound: swap_error_handler,
+        JobFinished: swap_error_handler,
+        NotConfigured: swap_error_handler,
+        SwapInProgress: swap_error_handler,
         ValidationException: validation_error_handler,
         HTTPException: http_error_handler,
         Exception: internal_error_handler,

@@ -6,11 +6,13 @@ from typing import Any
 
 
 def route_handlers() -> list[Any]:
-    from app.web.routes import health, lock, openapi, schedule, status
+    from app.web.routes import health, lock, models, openapi, schedule, status, swap
 
     return [
         *health.HANDLERS,
         *lock.HANDLERS,
+        *swap.HANDLERS,
+        *models.HANDLERS,
         *schedule.HANDLERS,
         *status.HANDLERS,
         *openapi.HANDLERS,

@@ -1,0 +1,155 @@
+"""Remote commands as argument lists, and the one function that quotes them for a shell.
+
+Every command the app runs on a Spark is built here as a tuple of arguments. ``render`` is the
+only place that turns arguments into a shell string: each argument is quoted with
+``shlex.quote`` so a model key, path or container name always arrives as one literal argument,
+whatever it contains. The single exception is :class:`Home`, a path relative to the remote
+user's home directory, rendered as ``~/'rest'`` so the remote shell expands the ``~`` and
+nothing else.
+
+The builders are pure: they take settings and values and return argument tuples.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+from typing import TypeAlias
+
+
+class Home(str):
+    """A path relative to the remote ``$HOME`` (``Home("x/y")`` renders as ``~/'x/y'``)."""
+
+    __slots__ = ()
+
+
+Arg: TypeAlias = str
+Argv: TypeAlias = tuple[Arg, ...]
+
+
+def remote_path(path: str) -> str:
+    """A configured remote path: ``~`` or ``~/x`` becomes a :class:`Home`, anything else stays."""
+    if path == "~":
+        return Home("")
+    if path.startswith("~/"):
+        return Home(path[2:].lstrip("/"))
+    return path
+
+
+def join_path(base: str, *parts: str) -> str:
+    """Join path parts, keeping a :class:`Home` base home-relative."""
+    joined = "/".join(p.strip("/") for p in (base, *parts) if p.strip("/"))
+    if isinstance(base, Home):
+        return Home(joined)
+    return ("/" if base.startswith("/") else "") + joined
+
+
+def quote_arg(arg: str) -> str:
+    """Quote one argument for a POSIX shell; see the module docstring for :class:`Home`."""
+    if isinstance(arg, Home):
+        return "~/" + shlex.quote(str(arg)) if arg else "~"
+    return shlex.quote(arg)
+
+
+def render(*commands: Sequence[str], sep: str = " && ") -> str:
+    """The shell string for one or more argument lists, joined by ``sep`` (``&&`` by default:
+    a later command runs only if the earlier ones succeeded)."""
+    if sep not in (" && ", " ; ", " || "):
+        raise ValueError(f"unsupported separator {sep!r}")
+    if not commands or any(not argv for argv in commands):
+        raise ValueError("empty command")
+    return sep.join(" ".join(quote_arg(arg) for arg in argv) for argv in commands)
+
+
+# --- builders ---------------------------------------------------------------------------------
+
+GPU_FIELDS = (
+    "name",
+    "utilization.gpu",
+    "memory.used",
+    "memory.total",
+    "temperature.gpu",
+    "power.draw",
+)
+
+
+def gpu_query() -> Argv:
+    return ("nvidia-smi", f"--query-gpu={','.join(GPU_FIELDS)}", "--format=csv,noheader,nounits")
+
+
+def container_list(container: str) -> Argv:
+    """Names of containers (running or not) named exactly ``container``; empty output if none."""
+    return ("docker", "ps", "-a", "--filter", f"name=^{container}$", "--format", "{{.Names}}")
+
+
+def container_remove(container: str) -> Argv:
+    return ("docker", "rm", "-f", container)
+
+
+def container_logs(container: str, *, tail: int, follow: bool = False) -> Argv:
+    argv: tuple[str, ...] = ("docker", "logs", "--tail", str(tail))
+    if follow:
+        argv += ("-f",)
+    return (*argv, container)
+
+
+def image_inspect(image: str) -> Argv:
+    return ("docker", "image", "inspect", "--format", "{{.Id}}", image)
+
+
+def test_executable(path: str) -> Argv:
+    return ("test", "-x", path)
+
+
+def test_directory(path: str) -> Argv:
+    return ("test", "-d", path)
+
+
+def test_file(path: str) -> Argv:
+    return ("test", "-f", path)
+
+
+def disk_free(path: str) -> Argv:
+    """``df -Pk`` of the nearest existing directory: POSIX output, 1 KiB blocks."""
+    return ("df", "-Pk", path)
+
+
+def dir_sizes(paths: Iterable[str]) -> Argv:
+    """``du -sk`` of several paths; missing ones are reported on stderr and skipped."""
+    return ("du", "-sk", "--", *paths)
+
+
+def real_path(path: str) -> Argv:
+    """The canonical path with every symlink resolved; fails if it does not exist."""
+    return ("realpath", "-e", "--", path)
+
+
+def remove_tree(path: str) -> Argv:
+    return ("rm", "-rf", "--", path)
+
+
+def cd(path: str) -> Argv:
+    return ("cd", path)
+
+
+def launch_cluster(
+    *,
+    hosts: Sequence[str],
+    image: str,
+    container: str,
+    verb: str,
+    verb_args: Sequence[str] = (),
+    daemon: bool = False,
+    env: Sequence[tuple[str, str]] = (),
+) -> Argv:
+    """``./launch-cluster.sh -n head,worker -t IMAGE --name C [-d] [-e K=V…] VERB ARGS…``
+    (run from the launch directory; options must precede the verb)."""
+    argv: list[str] = []
+    if env:
+        argv += ["env", *(f"{key}={value}" for key, value in env)]
+    argv += ["./launch-cluster.sh", "-n", ",".join(hosts), "-t", image, "--name", container]
+    if daemon:
+        argv.append("-d")
+    argv.append(verb)
+    argv += verb_args
+    return tuple(argv)

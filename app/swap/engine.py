@@ -1,0 +1,530 @@
+"""The swap engine: a single-flight state machine that moves the cluster from whatever it runs
+to the requested model.
+
+``preflight`` (reachability, launch script, image, weights — nothing is touched yet) →
+``stopping`` (``launch-cluster.sh stop``; verify the container is gone on every node, ``docker
+rm -f`` as the fallback; wait for GPU memory to fall, because GB10 frees it lazily) →
+``launching`` (``launch-cluster.sh -d … exec vllm serve …``; ``-d`` so an SSH drop cannot kill
+the model) → ``loading`` (poll ``/health``; stream the head's container log into the job) →
+``verifying`` (``/v1/models`` lists the served name; a one-token completion) → ``ready``.
+
+Guarantees:
+* At most one real swap runs (``start`` raises :class:`SwapInProgress` otherwise); the guard is
+  released in ``finally`` whatever happens, including cancellation.
+* A real swap first passes the lock gate (``SwapLock.ensure_swap_allowed``), which raises
+  ``Locked`` (HTTP 423). Dry runs skip the gate, touch nothing and fire no webhook.
+* Any failure ends the job ``failed`` with a returncode, one sentence of error and the log tail;
+  the webhook fires for ``ready`` and ``failed`` of real swaps only.
+* ``cancel`` works in every phase: it stops the swap task and leaves the cluster stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from typing import Literal
+
+import httpx
+import msgspec
+
+from app.catalog.models import ModelDef
+from app.clock import Clock
+from app.cluster.gpu import parse_gpu_csv
+from app.cluster.ssh import SshError, SshTransport
+from app.config import Config
+from app.coordination.lock import SwapLock
+from app.coordination.webhook import SwapEvent, WebhookSender
+from app.events import EventBus
+from app.services import vllm
+from app.swap.jobs import Job, JobHistory, JobRecord, JobState, Phase
+from app.swap.plan import SwapPlan
+from app.swap.preflight import Check, Validation, run_checks
+
+log = logging.getLogger("spark_control.swap")
+
+ModelState = Literal["unknown", "stopped", "loading", "ready", "failed"]
+
+
+class Timings(msgspec.Struct, frozen=True):
+    """How long the engine waits for what; tests shorten them."""
+
+    command_timeout_s: float = 30.0
+    stop_timeout_s: float = 180.0
+    launch_timeout_s: float = 300.0
+    health_poll_s: float = 0.2
+    http_timeout_s: float = 5.0
+    verify_timeout_s: float = 60.0
+    gpu_poll_s: float = 0.5
+    gpu_release_timeout_s: float = 120.0
+    gpu_free_threshold_mib: float = 10240.0
+    cleanup_timeout_s: float = 60.0
+
+
+class RunningModel(msgspec.Struct, frozen=True):
+    key: str | None
+    state: ModelState
+    served_name: str | None = None
+
+
+class UnknownModel(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"No model with key {key!r} in the catalog.")
+
+
+class SwapInProgress(Exception):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"A swap is already running (job {job_id}); wait for it or cancel it.")
+        self.job_id = job_id
+
+
+class NotConfigured(Exception):
+    def __init__(self) -> None:
+        super().__init__("No Sparks are configured — run the Configure Sparks action first.")
+
+
+class JobNotFound(Exception):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"No swap job with id {job_id!r}.")
+
+
+class JobFinished(Exception):
+    def __init__(self, job_id: str, state: str) -> None:
+        super().__init__(f"Swap job {job_id} has already finished ({state}).")
+
+
+class SwapFailed(Exception):
+    """Internal: ends a swap as ``failed`` with this sentence and returncode."""
+
+    def __init__(self, message: str, returncode: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.returncode = returncode
+
+
+# Log milestones of a loading vLLM: (pattern, progress reached when seen).
+_MILESTONES = [
+    (re.compile(r"Starting vLLM API server|vLLM API server version", re.I), 0.35),
+    (re.compile(r"Loading (model )?weights|Loading safetensors", re.I), 0.45),
+    (re.compile(r"Loading weights took|Model loading took", re.I), 0.7),
+    (re.compile(r"(graph capturing|CUDA graphs|KV cache)", re.I), 0.8),
+    (re.compile(r"Application startup complete", re.I), 0.9),
+]
+_SHARDS = re.compile(r"Loading safetensors checkpoint shards:\s+(\d+)%")
+
+
+class SwapEngine:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        ssh: SshTransport,
+        http: httpx.AsyncClient,
+        catalog: Callable[[], object],
+        lock: SwapLock,
+        events: EventBus,
+        webhook: WebhookSender,
+        clock: Clock,
+        timings: Timings | None = None,
+    ) -> None:
+        self.config = config
+        self._ssh = ssh
+        self._http = http
+        self._catalog = catalog  # returns the current Catalog snapshot
+        self._lock = lock
+        self._events = events
+        self._webhook = webhook
+        self._clock = clock
+        self.timings = timings or Timings()
+        self.history = JobHistory()
+        self._active: JobRecord | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running = RunningModel(key=None, state="unknown")
+        self._shutting_down = False
+
+    # --- queries ---------------------------------------------------------------------------
+
+    @property
+    def active(self) -> JobRecord | None:
+        """The real swap in progress, if any."""
+        return self._active
+
+    @property
+    def swapping(self) -> bool:
+        return self._active is not None
+
+    @property
+    def running(self) -> RunningModel:
+        return self._running
+
+    def _model(self, key: str) -> ModelDef:
+        model = self._catalog().get(key)  # type: ignore[attr-defined]
+        if model is None:
+            raise UnknownModel(key)
+        return model
+
+    def _head_url(self) -> str:
+        head = self.config.sparks[0]
+        return vllm.base_url(head.host, self.config.vllm.port)
+
+    def job(self, job_id: str) -> JobRecord:
+        record = self.history.get(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record
+
+    # --- running model ---------------------------------------------------------------------
+
+    def _set_running(self, key: str | None, state: ModelState, served: str | None = None) -> None:
+        new = RunningModel(key=key, state=state, served_name=served)
+        if new != self._running:
+            self._running = new
+            self._events.publish("model", new)
+
+    async def discover_running(self) -> RunningModel:
+        """Ask the head what it serves (after a restart of Spark Control)."""
+        if not self.config.configured:
+            return self._running
+        probe = await vllm.probe_vllm_endpoint(
+            self._http, self._head_url(), timeout=self.timings.http_timeout_s
+        )
+        if probe.up and probe.models:
+            served = probe.models[0]
+            model = self._catalog().by_served_name(served)  # type: ignore[attr-defined]
+            self._set_running(model.key if model else None, "ready", served)
+        elif probe.up:
+            self._set_running(None, "unknown")
+        else:
+            self._set_running(None, "unknown" if probe.latency_ms is None else "loading")
+        log.info(
+            "running model at startup: %s (%s)",
+            self._running.key or self._running.served_name,
+            self._running.state,
+        )
+        return self._running
+
+    # --- validate --------------------------------------------------------------------------
+
+    async def validate(self, key: str) -> Validation:
+        """Run every pre-flight check for ``key``; changes nothing, never blocked by the lock."""
+        model = self._model(key)
+        if not self.config.configured:
+            raise NotConfigured()
+        checks = await run_checks(self._ssh, SwapPlan(self.config, model))
+        active = self._active
+        checks.append(
+            Check(
+                "no swap running",
+                active is None,
+                "no other swap is running"
+                if active is None
+                else f"swap job {active.job_id} is running",
+            )
+        )
+        return Validation(ok=all(c.ok for c in checks), model_key=key, checks=checks)
+
+    # --- start / cancel --------------------------------------------------------------------
+
+    def start(self, key: str, *, dry_run: bool = False, token: str | None = None) -> Job:
+        """Start a swap to ``key`` and return its job at once (the swap runs in a task).
+
+        Raises UnknownModel (404), NotConfigured (409), Locked (423), SwapInProgress (409)."""
+        model = self._model(key)
+        if not self.config.configured:
+            raise NotConfigured()
+        plan = SwapPlan(self.config, model)
+        job = JobRecord(secrets.token_hex(4), key, dry_run=dry_run, clock=self._clock)
+        if dry_run:
+            job.commands = plan.planned()
+            job.start()
+            job.finish(JobState.READY, returncode=0)
+            self.history.add(job)
+            self._events.publish("swap", job.view())
+            return job.view()
+        self._lock.ensure_swap_allowed(token)
+        if self._active is not None:
+            raise SwapInProgress(self._active.job_id)
+        self._active = job
+        self.history.add(job)
+        self._events.publish("swap", job.view())
+        task = asyncio.get_running_loop().create_task(
+            self._run(job, plan), name=f"swap-{job.job_id}"
+        )
+        self._tasks[job.job_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(job.job_id, None))
+        return job.view()
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued or running job; raises JobNotFound / JobFinished."""
+        job = self.job(job_id)
+        if job.terminal:
+            raise JobFinished(job_id, job.state.value)
+        job.cancel_requested = True
+        task = self._tasks.get(job_id)
+        if task is not None:
+            task.cancel()
+        return job.view()
+
+    async def wait(self, job_id: str) -> Job:
+        """Wait until ``job_id`` reaches a terminal state (tests, scripts)."""
+        job = self.job(job_id)
+        await job.finished.wait()
+        return job.view()
+
+    # --- the state machine -----------------------------------------------------------------
+
+    def _publish(self, job: JobRecord) -> None:
+        self._events.publish("swap", job.view())
+
+    def _enter(self, job: JobRecord, phase: Phase, progress: float) -> None:
+        job.enter(phase, progress)
+        self._publish(job)
+        log.info("swap %s → %s: %s", job.job_id, job.model_key, phase.value)
+
+    async def _run(self, job: JobRecord, plan: SwapPlan) -> None:
+        try:
+            job.start()
+            await self._preflight(job, plan)
+            await self._stop(job, plan)
+            await self._launch(job, plan)
+            await self._load(job, plan)
+            await self._verify(job, plan)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # we handle the cancellation; later awaits must work normally
+            await self._cancelled(job, plan)
+        except SwapFailed as failure:
+            self._fail(job, failure.message, failure.returncode)
+        except SshError as err:
+            self._fail(job, err.message, 255)
+        except Exception:
+            log.exception("swap %s failed unexpectedly", job.job_id)
+            self._fail(
+                job, "The swap failed because of an internal error; see the Spark Control log.", 1
+            )
+        else:
+            job.finish(JobState.READY, returncode=0)
+            self._set_running(plan.model.key, "ready", plan.model.served_name)
+            self._publish(job)
+            self._notify(job, "swap_complete")
+            log.info("swap %s → %s: ready", job.job_id, job.model_key)
+        finally:
+            if self._active is job:
+                self._active = None
+
+    def _fail(self, job: JobRecord, message: str, returncode: int) -> None:
+        job.finish(JobState.FAILED, returncode=returncode, error=message)
+        if self._running.state in ("loading", "unknown") or self._running.key == job.model_key:
+            self._set_running(
+                None, "failed" if job.phase in (Phase.LOADING, Phase.VERIFYING) else "unknown"
+            )
+        self._publish(job)
+        self._notify(job, "swap_failed")
+        log.warning("swap %s → %s failed: %s", job.job_id, job.model_key, message)
+
+    async def _cancelled(self, job: JobRecord, plan: SwapPlan) -> None:
+        if self._shutting_down:
+            job.finish(
+                JobState.FAILED,
+                returncode=1,
+                error="Spark Control stopped while the swap was running.",
+            )
+            self._publish(job)
+            return
+        touched = job.phase not in (None, Phase.PREFLIGHT)
+        if touched:
+            # Leave the cluster stopped, not half-launched. Shielded: this must finish even
+            # though our task was cancelled.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.timings.cleanup_timeout_s):
+                    await asyncio.shield(self._stop_quietly(plan))
+            self._set_running(None, "stopped")
+        job.finish(JobState.CANCELLED, error="The swap was cancelled.")
+        self._publish(job)
+        log.info("swap %s → %s: cancelled", job.job_id, job.model_key)
+
+    def _notify(self, job: JobRecord, event: Literal["swap_complete", "swap_failed"]) -> None:
+        view = job.view()
+        self._webhook.notify(
+            SwapEvent(
+                event=event,
+                job_id=view.job_id,
+                model_key=view.model_key,
+                state="ready" if event == "swap_complete" else "failed",
+                returncode=view.returncode,
+                started_at=view.started_at,
+                finished_at=view.finished_at or view.started_at,
+                dry_run=view.dry_run,
+            )
+        )
+
+    async def _run_ok(self, node: str, command: str, *, timeout: float, what: str) -> str:
+        """Run a command that must succeed; its failure ends the swap with ``what``."""
+        result = await self._ssh.run(node, command, timeout=timeout)
+        if not result.ok:
+            tail = result.tail()
+            raise SwapFailed(
+                f"{what} on {node} (exit status {result.exit_status}){': ' + tail if tail else ''}.",
+                result.exit_status,
+            )
+        return result.stdout
+
+    async def _preflight(self, job: JobRecord, plan: SwapPlan) -> None:
+        self._enter(job, Phase.PREFLIGHT, 0.02)
+        checks = await run_checks(self._ssh, plan)
+        blocking = [c for c in checks if not c.ok and not c.name.startswith("disk")]
+        for check in checks:
+            job.log("preflight", f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+        if blocking:
+            first = blocking[0]
+            raise SwapFailed(f"Pre-flight check '{first.name}' failed: {first.detail.rstrip('.')}.")
+
+    async def _stop(self, job: JobRecord, plan: SwapPlan) -> None:
+        self._enter(job, Phase.STOPPING, 0.1)
+        self._set_running(None, "stopped")
+        result = await self._ssh.run(plan.head, plan.stop(), timeout=self.timings.stop_timeout_s)
+        for line in (result.stdout + result.stderr).splitlines()[-20:]:
+            job.log(plan.head, line)
+        job.advance(0.14)
+        await asyncio.gather(*(self._ensure_container_gone(job, plan, node) for node in plan.nodes))
+        job.advance(0.17)
+        await asyncio.gather(*(self._wait_gpu_released(job, plan, node) for node in plan.nodes))
+        job.advance(0.2)
+
+    async def _ensure_container_gone(self, job: JobRecord, plan: SwapPlan, node: str) -> None:
+        timeout = self.timings.command_timeout_s
+        listed = await self._run_ok(
+            node, plan.container_present(), timeout=timeout, what="Listing containers failed"
+        )
+        if not listed.strip():
+            return
+        job.log(node, f"container {plan.container} still present after stop; removing it")
+        await self._run_ok(
+            node,
+            plan.container_remove(),
+            timeout=timeout,
+            what=f"Removing container {plan.container} failed",
+        )
+        listed = await self._run_ok(
+            node, plan.container_present(), timeout=timeout, what="Listing containers failed"
+        )
+        if listed.strip():
+            raise SwapFailed(
+                f"Container {plan.container} is still present on {node} after docker rm -f."
+            )
+
+    async def _wait_gpu_released(self, job: JobRecord, plan: SwapPlan, node: str) -> None:
+        """GB10 frees unified memory lazily after a container stops: wait until it is low."""
+        t = self.timings
+        deadline = self._clock.monotonic() + t.gpu_release_timeout_s
+        reported = False
+        while True:
+            out = await self._run_ok(
+                node, plan.gpu_query(), timeout=t.command_timeout_s, what="nvidia-smi failed"
+            )
+            samples = parse_gpu_csv(out)
+            used = max((s.memory_used_mib or 0.0 for s in samples), default=0.0)
+            if (
+                not samples
+                or all(s.memory_used_mib is None for s in samples)
+                or used < t.gpu_free_threshold_mib
+            ):
+                return
+            if not reported:
+                job.log(node, f"waiting for GPU memory to be released ({used:.0f} MiB in use)")
+                reported = True
+            if self._clock.monotonic() >= deadline:
+                raise SwapFailed(
+                    f"GPU memory on {node} stayed at {used:.0f} MiB for {t.gpu_release_timeout_s:g} s after the stop."
+                )
+            await asyncio.sleep(t.gpu_poll_s)
+
+    async def _launch(self, job: JobRecord, plan: SwapPlan) -> None:
+        self._enter(job, Phase.LAUNCHING, 0.25)
+        self._set_running(plan.model.key, "loading", plan.model.served_name)
+        result = await self._ssh.run(
+            plan.head, plan.launch(), timeout=self.timings.launch_timeout_s
+        )
+        for line in (result.stdout + result.stderr).splitlines()[-50:]:
+            job.log(plan.head, line)
+        if not result.ok:
+            tail = result.tail(3)
+            raise SwapFailed(
+                f"launch-cluster.sh exited with status {result.exit_status} on {plan.head}{': ' + tail if tail else ''}.",
+                result.exit_status,
+            )
+
+    async def _follow_logs(self, job: JobRecord, plan: SwapPlan) -> None:
+        """Stream the head container's log into the job, raising progress at milestones."""
+        with contextlib.suppress(SshError):
+            async with self._ssh.stream(plan.head, plan.logs(tail=200, follow=True)) as lines:
+                async for line in lines:
+                    job.log(plan.head, line)
+                    shards = _SHARDS.search(line)
+                    if shards:
+                        job.advance(0.45 + 0.25 * int(shards.group(1)) / 100)
+                    for pattern, progress in _MILESTONES:
+                        if pattern.search(line):
+                            job.advance(progress)
+
+    async def _load(self, job: JobRecord, plan: SwapPlan) -> None:
+        self._enter(job, Phase.LOADING, 0.3)
+        t = self.timings
+        follower = asyncio.get_running_loop().create_task(self._follow_logs(job, plan))
+        try:
+            deadline = self._clock.monotonic() + self.config.vllm.load_timeout_s
+            base = self._head_url()
+            while not await vllm.is_healthy(self._http, base, timeout=t.http_timeout_s):
+                if self._clock.monotonic() >= deadline:
+                    raise SwapFailed(
+                        f"vLLM on {plan.head} did not become healthy within {self.config.vllm.load_timeout_s} s."
+                    )
+                await asyncio.sleep(t.health_poll_s)
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+
+    async def _verify(self, job: JobRecord, plan: SwapPlan) -> None:
+        self._enter(job, Phase.VERIFYING, 0.92)
+        base = self._head_url()
+        served = await vllm.served_models(self._http, base, timeout=self.timings.http_timeout_s)
+        name = plan.model.served_name
+        if served is None:
+            raise SwapFailed(f"vLLM on {plan.head} is healthy but /v1/models could not be read.")
+        if name not in served:
+            raise SwapFailed(
+                f"vLLM on {plan.head} serves {', '.join(served) or 'nothing'}, not {name}."
+            )
+        job.advance(0.96)
+        problem = await vllm.one_token(
+            self._http, base, name, timeout=self.timings.verify_timeout_s
+        )
+        if problem:
+            raise SwapFailed(f"vLLM on {plan.head} lists {name} but {problem}.")
+
+    async def _stop_quietly(self, plan: SwapPlan) -> None:
+        """Best-effort stop used by cancel: stop, then remove leftovers on every node."""
+        with contextlib.suppress(SshError):
+            await self._ssh.run(plan.head, plan.stop(), timeout=self.timings.stop_timeout_s)
+        for node in plan.nodes:
+            with contextlib.suppress(SshError):
+                await self._ssh.run(
+                    node, plan.container_remove(), timeout=self.timings.command_timeout_s
+                )
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Stop the engine's tasks without touching the cluster (it keeps running with -d)."""
+        self._shutting_down = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -1,0 +1,218 @@
+"""Swap jobs: their states, what the API shows of them, and each job's own event log.
+
+A job moves ``queued → running → ready | failed | cancelled``; while running its ``phase`` is one
+of ``preflight → stopping → launching → loading → verifying`` and ``progress`` only grows.
+Each job keeps a bounded log of numbered events (``state`` snapshots and ``log`` lines) that
+SSE streams replay from any ``Last-Event-ID`` and then follow live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from app.clock import Clock, isoformat
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.READY, JobState.FAILED, JobState.CANCELLED)
+
+
+class Phase(enum.StrEnum):
+    PREFLIGHT = "preflight"
+    STOPPING = "stopping"
+    LAUNCHING = "launching"
+    LOADING = "loading"
+    VERIFYING = "verifying"
+
+
+class PlannedCommand(msgspec.Struct, frozen=True):
+    """A command a swap runs (or, for a dry run, would run) on one Spark."""
+
+    node: str
+    command: str
+
+
+class Job(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The API view of a swap job."""
+
+    job_id: str
+    model_key: str
+    dry_run: bool
+    state: JobState
+    phase: Phase | None
+    progress: float
+    started_at: str
+    finished_at: str | None
+    returncode: int | None
+    error: str | None
+    log_tail: list[str] = msgspec.field(default_factory=list)
+    commands: list[PlannedCommand] | msgspec.UnsetType = msgspec.UNSET
+
+
+class JobEvent(msgspec.Struct, frozen=True):
+    id: int
+    event: str  # "state" | "log"
+    data: Any
+
+
+class LogLine(msgspec.Struct, frozen=True):
+    node: str
+    line: str
+
+
+LOG_TAIL_LINES = 20
+
+
+class JobRecord:
+    """The mutable job the engine drives; every change is recorded as a numbered event."""
+
+    def __init__(
+        self, job_id: str, model_key: str, *, dry_run: bool, clock: Clock, max_events: int = 5000
+    ) -> None:
+        self.job_id = job_id
+        self.model_key = model_key
+        self.dry_run = dry_run
+        self.state = JobState.QUEUED
+        self.phase: Phase | None = None
+        self.progress = 0.0
+        self.started_at = isoformat(clock.now())
+        self.started_mono = clock.monotonic()
+        self.finished_at: str | None = None
+        self.returncode: int | None = None
+        self.error: str | None = None
+        self.commands: list[PlannedCommand] | None = None
+        self.cancel_requested = False
+        self._clock = clock
+        self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self._events: deque[JobEvent] = deque(maxlen=max_events)
+        self._next_id = 1
+        self._changed = asyncio.Event()
+        self.finished = asyncio.Event()
+        self._record_state()
+
+    # --- views -----------------------------------------------------------------------------
+
+    def view(self) -> Job:
+        return Job(
+            job_id=self.job_id,
+            model_key=self.model_key,
+            dry_run=self.dry_run,
+            state=self.state,
+            phase=self.phase if self.state == JobState.RUNNING else None,
+            progress=round(self.progress, 3),
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            returncode=self.returncode,
+            error=self.error,
+            log_tail=list(self._tail)
+            if self.state.terminal and self.state != JobState.READY
+            else [],
+            commands=list(self.commands) if self.commands is not None else msgspec.UNSET,
+        )
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
+
+    # --- changes (the engine calls these) ---------------------------------------------------
+
+    def _append(self, event: str, data: Any) -> None:
+        self._events.append(JobEvent(id=self._next_id, event=event, data=data))
+        self._next_id += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _record_state(self) -> None:
+        self._append("state", self.view())
+
+    def start(self) -> None:
+        self.state = JobState.RUNNING
+        self._record_state()
+
+    def enter(self, phase: Phase, progress: float) -> None:
+        self.phase = phase
+        self.progress = max(self.progress, progress)
+        self._record_state()
+
+    def advance(self, progress: float) -> None:
+        """Raise progress (never lowers it); records a state event only when it moved."""
+        if progress > self.progress + 0.005:
+            self.progress = min(progress, 0.99)
+            self._record_state()
+
+    def log(self, node: str, line: str) -> None:
+        self._tail.append(f"{node}: {line}")
+        self._append("log", LogLine(node=node, line=line))
+
+    def finish(
+        self, state: JobState, *, returncode: int | None = None, error: str | None = None
+    ) -> None:
+        self.state = state
+        self.returncode = returncode
+        self.error = error
+        if state == JobState.READY:
+            self.progress = 1.0
+        self.finished_at = isoformat(self._clock.now())
+        self._record_state()
+        self.finished.set()
+
+    # --- following --------------------------------------------------------------------------
+
+    async def follow(
+        self, after: int = 0, *, heartbeat: float = 15.0
+    ) -> AsyncIterator[JobEvent | None]:
+        """Yield events with id > ``after`` as they happen; ``None`` as a heartbeat after
+        ``heartbeat`` quiet seconds. Ends after the terminal state event."""
+        last = after
+        while True:
+            changed = self._changed
+            pending = [e for e in self._events if e.id > last]
+            if pending and pending[0].id > last + 1 and last > 0:
+                # The ring dropped events the client missed: restart it from the current state.
+                yield JobEvent(id=pending[0].id - 1, event="state", data=self.view())
+            for event in pending:
+                yield event
+                last = event.id
+            if self.terminal and not [e for e in self._events if e.id > last]:
+                return
+            try:
+                async with asyncio.timeout(heartbeat):
+                    await changed.wait()
+            except TimeoutError:
+                yield None
+
+
+class JobHistory:
+    """The most recent jobs (bounded), newest first."""
+
+    def __init__(self, limit: int = 50) -> None:
+        self._jobs: dict[str, JobRecord] = {}
+        self._limit = limit
+
+    def add(self, job: JobRecord) -> None:
+        self._jobs[job.job_id] = job
+        while len(self._jobs) > self._limit:
+            oldest = next(iter(self._jobs))
+            if not self._jobs[oldest].terminal:
+                break
+            del self._jobs[oldest]
+
+    def get(self, job_id: str) -> JobRecord | None:
+        return self._jobs.get(job_id)
+
+    def newest_first(self) -> list[JobRecord]:
+        return list(reversed(self._jobs.values()))

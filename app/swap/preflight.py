@@ -1,0 +1,124 @@
+"""Pre-flight checks of a swap: what ``POST /api/swap/{key}/validate`` reports and what a real
+swap runs before it touches anything.
+
+Checks run concurrently over SSH, each bounded by a timeout, and change nothing. A node that
+cannot be reached fails its own checks with the reason; it never hangs the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+
+from app.cluster.ssh import CommandResult, SshError, SshTransport
+from app.swap.plan import SwapPlan
+
+CHECK_TIMEOUT_S = 15.0
+MIN_FREE_DISK_GIB = 5.0
+
+
+class Check(msgspec.Struct, frozen=True):
+    name: str
+    ok: bool
+    detail: str
+
+
+class Validation(msgspec.Struct, frozen=True):
+    ok: bool
+    model_key: str
+    checks: list[Check]
+
+
+async def _run(ssh: SshTransport, node: str, command: str) -> CommandResult | SshError:
+    try:
+        return await ssh.run(node, command, timeout=CHECK_TIMEOUT_S)
+    except SshError as err:
+        return err
+
+
+def _free_kib(df_output: str) -> int | None:
+    """Available KiB from ``df -Pk`` output (second line, fourth column)."""
+    lines = df_output.strip().splitlines()
+    if len(lines) < 2:
+        return None
+    fields = lines[-1].split()
+    try:
+        return int(fields[3])
+    except (IndexError, ValueError):
+        return None
+
+
+async def node_checks(ssh: SshTransport, plan: SwapPlan, node: str, *, head: bool) -> list[Check]:
+    """Every check for one node; if SSH fails, one failed ``ssh`` check says why."""
+    reach = await _run(ssh, node, "true")
+    if isinstance(reach, SshError):
+        return [Check(f"ssh {node}", False, reach.message)]
+    checks = [Check(f"ssh {node}", True, "reachable")]
+    commands = {
+        "image": plan.image_check(),
+        "weights": plan.weights_check(),
+        "disk": plan.disk_check(),
+    }
+    if head:
+        commands["launch script"] = plan.launch_script_check()
+    results = dict(
+        zip(
+            commands,
+            await asyncio.gather(*(_run(ssh, node, c) for c in commands.values())),
+            strict=True,
+        )
+    )
+    image = plan.config.vllm.image
+    for name, result in results.items():
+        label = f"{name} {node}" if name != "launch script" else "launch script"
+        if isinstance(result, SshError):
+            checks.append(Check(label, False, result.message))
+            continue
+        if name == "image":
+            detail = (
+                f"image {image} present" if result.ok else f"image {image} is missing on {node}"
+            )
+            checks.append(Check(label, result.ok, detail))
+        elif name == "weights":
+            where = plan.weights_path()
+            what = plan.model.source_ref
+            detail = (
+                f"{what} present at {where}"
+                if result.ok
+                else f"weights for {what} are missing on {node} ({where})"
+            )
+            checks.append(Check(label, result.ok, detail))
+        elif name == "launch script":
+            detail = (
+                "launch-cluster.sh is executable"
+                if result.ok
+                else (
+                    f"launch-cluster.sh not found or not executable in {plan.config.vllm.launch_dir} on {node}"
+                )
+            )
+            checks.append(Check(label, result.ok, detail))
+        else:
+            free = _free_kib(result.stdout) if result.ok else None
+            if free is None:
+                checks.append(
+                    Check(
+                        label, False, f"could not read free disk space on {node}: {result.tail(1)}"
+                    )
+                )
+            else:
+                gib = free / 1024 / 1024
+                ok = gib >= MIN_FREE_DISK_GIB
+                detail = f"{gib:.1f} GiB free" + (
+                    "" if ok else f" (need at least {MIN_FREE_DISK_GIB:g} GiB)"
+                )
+                checks.append(Check(label, ok, detail))
+    return checks
+
+
+async def run_checks(ssh: SshTransport, plan: SwapPlan) -> list[Check]:
+    """All nodes' checks, head first, in a stable order."""
+    per_node = await asyncio.gather(
+        *(node_checks(ssh, plan, node, head=index == 0) for index, node in enumerate(plan.nodes))
+    )
+    return [check for checks in per_node for check in checks]
