@@ -12,7 +12,10 @@ from typing import Any
 
 import httpx
 
-from app.catalog.store import Catalog, CatalogError, load_base_catalog, make_catalog
+from app.catalog.disk import DiskScanner
+from app.catalog.manager import CatalogManager
+from app.catalog.models import ModelDef
+from app.catalog.store import Catalog, CatalogError, load_base_catalog
 from app.clock import Clock, SystemClock
 from app.cluster.ssh import AsyncsshTransport, SshTransport
 from app.config import Config
@@ -51,7 +54,15 @@ class Runtime:
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(10.0))
         self._extra_warnings: list[str] = []
-        self._catalog = self._load_catalog()
+        self.catalog_manager = CatalogManager(
+            self._load_base_catalog(),
+            config.models.overrides_file,
+            clock=self.clock,
+            on_change=self._catalog_changed,
+        )
+        self.disk = DiskScanner(
+            self.ssh, [s.name for s in config.sparks], config.vllm.hf_home, self.catalog
+        )
         self.lock = SwapLock(self.clock, on_change=self._lock_changed)
         self.schedules = ScheduleRegistry(self.clock, on_change=self._schedule_changed)
         self.engine = SwapEngine(
@@ -67,21 +78,24 @@ class Runtime:
         )
         self._background: set[asyncio.Task[Any]] = set()
 
-    def _load_catalog(self) -> Catalog:
+    def _load_base_catalog(self) -> tuple[ModelDef, ...]:
         try:
-            base = load_base_catalog(self.config.models.catalog_file)
+            return load_base_catalog(self.config.models.catalog_file)
         except CatalogError as err:
             self._extra_warnings.append(f"catalog: {err}; using the bundled catalog instead.")
-            base = load_base_catalog("")
-        return make_catalog(base)
+            return load_base_catalog("")
 
     def catalog(self) -> Catalog:
         """The current catalog snapshot (immutable)."""
-        return self._catalog
+        return self.catalog_manager.snapshot()
+
+    def _catalog_changed(self, action: str, key: str) -> None:
+        self.events.publish("model", {"action": action, "key": key})
+        self.disk.refresh_soon()
 
     @property
     def warnings(self) -> list[str]:
-        warnings = [*self.config.warnings, *self._extra_warnings]
+        warnings = [*self.config.warnings, *self._extra_warnings, *self.catalog_manager.warnings]
         if not self.config.configured:
             warnings.append(NO_SPARKS_MESSAGE)
         return warnings
@@ -107,6 +121,7 @@ class Runtime:
             log.warning("config: %s", warning)
         if self.config.configured:
             self.spawn(self._discover(), "discover-running-model")
+            self.spawn(self.disk.run(), "disk-scan")
 
     async def _discover(self) -> None:
         try:

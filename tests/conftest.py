@@ -46,3 +46,21 @@ async def client(spark_app: Any, clock: ManualClock) -> AsyncIterator[httpx.Asyn
     """A served app with no Sparks configured and the test's manual clock."""
     async with spark_app(clock=clock) as c:
         yield c
+
+
+@pytest.fixture
+async def sim(tmp_path: Any) -> AsyncIterator[Any]:
+    """A two-node Spark simulator (real SSH servers on 127.0.0.x)."""
+    from tests.cluster import simulator
+
+    async with simulator(tmp_path / "sim") as s:
+        yield s
+
+
+@pytest.fixture
+async def cluster(sim: Any) -> AsyncIterator[Any]:
+    """Spark Control served against ``sim``, with a recording webhook and fast timings."""
+    from tests.cluster import running_app
+
+    async with running_app(sim) as harness:
+        yield harness

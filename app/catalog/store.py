@@ -11,6 +11,7 @@ import msgspec
 import yaml
 
 from app.catalog.models import ModelDef
+from app.catalog.overrides import Overrides
 
 Source = Literal["catalog", "user"]
 
@@ -79,3 +80,14 @@ def make_catalog(base: tuple[ModelDef, ...], user: tuple[ModelDef, ...] = ()) ->
             sources[model.key] = "user"
         merged[model.key] = model
     return Catalog(models=tuple(merged.values()), sources=sources)
+
+
+def apply_overrides(base: tuple[ModelDef, ...], overrides: Overrides) -> Catalog:
+    """The catalog: base models with their knob edits applied, plus the user's models."""
+    edited = tuple(
+        msgspec.structs.replace(m, knobs=overrides.knobs[m.key]) if m.key in overrides.knobs else m
+        for m in base
+    )
+    return make_catalog(
+        edited, tuple(m for m in overrides.models if m.key not in {b.key for b in base})
+    )

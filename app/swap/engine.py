@@ -114,6 +114,13 @@ _MILESTONES = [
     (re.compile(r"Application startup complete", re.I), 0.9),
 ]
 _SHARDS = re.compile(r"Loading safetensors checkpoint shards:\s+(\d+)%")
+# Lines after which a loading vLLM will never become healthy: fail now, not at the timeout.
+_FATAL = re.compile(
+    r"EngineCore encountered a fatal error|CUDA out of memory|torch\.OutOfMemoryError|"
+    r"ValueError: .*(not enough|exceeds|larger than)|Engine process failed to start|"
+    r"No such file or directory: .*config\.json|Error response from daemon",
+    re.I,
+)
 
 
 class SwapEngine:
@@ -290,8 +297,7 @@ class SwapEngine:
             await self._preflight(job, plan)
             await self._stop(job, plan)
             await self._launch(job, plan)
-            await self._load(job, plan)
-            await self._verify(job, plan)
+            await self._load_and_verify(job, plan)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None:
@@ -458,12 +464,17 @@ class SwapEngine:
                 result.exit_status,
             )
 
-    async def _follow_logs(self, job: JobRecord, plan: SwapPlan) -> None:
-        """Stream the head container's log into the job, raising progress at milestones."""
+    async def _follow_logs(
+        self, job: JobRecord, plan: SwapPlan, fatal: asyncio.Future[str]
+    ) -> None:
+        """Stream the head container's log into the job, raising progress at milestones and
+        resolving ``fatal`` with the first line that means the engine died."""
         with contextlib.suppress(SshError):
             async with self._ssh.stream(plan.head, plan.logs(tail=200, follow=True)) as lines:
                 async for line in lines:
                     job.log(plan.head, line)
+                    if not fatal.done() and _FATAL.search(line):
+                        fatal.set_result(line.strip())
                     shards = _SHARDS.search(line)
                     if shards:
                         job.advance(0.45 + 0.25 * int(shards.group(1)) / 100)
@@ -471,23 +482,38 @@ class SwapEngine:
                         if pattern.search(line):
                             job.advance(progress)
 
-    async def _load(self, job: JobRecord, plan: SwapPlan) -> None:
-        self._enter(job, Phase.LOADING, 0.3)
-        t = self.timings
-        follower = asyncio.get_running_loop().create_task(self._follow_logs(job, plan))
+    async def _load_and_verify(self, job: JobRecord, plan: SwapPlan) -> None:
+        """Loading then verifying, with the head's log streamed into the job throughout."""
+        fatal: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        follower = asyncio.get_running_loop().create_task(self._follow_logs(job, plan, fatal))
         try:
-            deadline = self._clock.monotonic() + self.config.vllm.load_timeout_s
-            base = self._head_url()
-            while not await vllm.is_healthy(self._http, base, timeout=t.http_timeout_s):
-                if self._clock.monotonic() >= deadline:
-                    raise SwapFailed(
-                        f"vLLM on {plan.head} did not become healthy within {self.config.vllm.load_timeout_s} s."
-                    )
-                await asyncio.sleep(t.health_poll_s)
+            await self._load(job, plan, fatal)
+            await self._verify(job, plan)
+            if fatal.done():
+                raise SwapFailed(
+                    f"vLLM on {plan.head} crashed right after loading: {fatal.result()}"
+                )
         finally:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
+
+    async def _load(self, job: JobRecord, plan: SwapPlan, fatal: asyncio.Future[str]) -> None:
+        self._enter(job, Phase.LOADING, 0.3)
+        t = self.timings
+        deadline = self._clock.monotonic() + self.config.vllm.load_timeout_s
+        base = self._head_url()
+        while not await vllm.is_healthy(self._http, base, timeout=t.http_timeout_s):
+            if fatal.done():
+                raise SwapFailed(f"vLLM on {plan.head} failed while loading: {fatal.result()}")
+            if self._clock.monotonic() >= deadline:
+                raise SwapFailed(
+                    f"vLLM on {plan.head} did not become healthy within {self.config.vllm.load_timeout_s} s."
+                )
+            with contextlib.suppress(TimeoutError):
+                # Wake early when the log shows the engine died; otherwise poll again.
+                async with asyncio.timeout(t.health_poll_s):
+                    await asyncio.shield(fatal)
 
     async def _verify(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.VERIFYING, 0.92)

@@ -16,6 +16,8 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from app.catalog.local_paths import LocalPathRefused
+from app.catalog.manager import CatalogChangeError
 from app.coordination.lock import LockConflict, Locked, LockForbidden
 from app.coordination.schedule import RegistryFull
 from app.swap.engine import JobFinished, JobNotFound, NotConfigured, SwapInProgress, UnknownModel
@@ -112,6 +114,12 @@ def swap_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[An
     return _json(status, {"detail": str(exc)})
 
 
+def catalog_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, CatalogChangeError):
+        return _json(exc.status, {"detail": exc.message})
+    return _json(400, {"detail": str(exc)})
+
+
 def validation_error_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     return _json(400, {"detail": validation_detail(exc)})
 
@@ -153,6 +161,8 @@ def exception_handlers() -> dict[Any, Any]:
         LockForbidden: lock_error_handler,
         Locked: lock_error_handler,
         RegistryFull: registry_full_handler,
+        CatalogChangeError: catalog_error_handler,
+        LocalPathRefused: catalog_error_handler,
         UnknownModel: swap_error_handler,
         JobNotFound: swap_error_handler,
         JobFinished: swap_error_handler,

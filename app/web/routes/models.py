@@ -1,12 +1,22 @@
-"""``/api/models``: the catalog as the dashboard and clients see it."""
+"""``/api/models``: list the catalog, add user models, edit knobs, remove models and weights."""
 
 from __future__ import annotations
 
-import msgspec
-from litestar import get
+from typing import Annotated
 
-from app.catalog.models import Knobs
+import msgspec
+from litestar import delete, get, post, put
+from litestar.params import JSONBody, Parameter
+
+from app.catalog.disk import DiskDeletion
+from app.catalog.local_paths import validate_local_path
+from app.catalog.models import MODEL_KEY, Knobs, ModelDef
+from app.runtime import Runtime
 from app.web.deps import Rt
+from app.web.errors import ApiError
+from app.web.responses import error_responses
+
+ModelKey = Annotated[str, Parameter(pattern=MODEL_KEY, description="A model key from the catalog.")]
 
 
 class ModelView(msgspec.Struct, frozen=True):
@@ -18,32 +28,99 @@ class ModelView(msgspec.Struct, frozen=True):
     knobs: Knobs
     source: str
     running: bool
+    on_disk: dict[str, int | None]
 
 
 class ModelList(msgspec.Struct, frozen=True):
     models: list[ModelView]
 
 
-@get("/api/models", tags=["models"], sync_to_thread=False)
-def list_models(rt: Rt) -> ModelList:
-    """Every model of the catalog; ``running`` marks the one the head serves."""
-    catalog = rt.catalog()
+class Deleted(msgspec.Struct, frozen=True):
+    deleted: bool
+    key: str
+
+
+def view(rt: Runtime, model: ModelDef) -> ModelView:
     running = rt.engine.running
-    return ModelList(
-        models=[
-            ModelView(
-                key=m.key,
-                name=m.display_name,
-                repo=m.repo,
-                local_path=m.local_path,
-                local=m.local,
-                knobs=m.knobs,
-                source=catalog.source(m.key),
-                running=running.key == m.key and running.state == "ready",
-            )
-            for m in catalog.models
-        ]
+    return ModelView(
+        key=model.key,
+        name=model.display_name,
+        repo=model.repo,
+        local_path=model.local_path,
+        local=model.local,
+        knobs=model.knobs,
+        source=rt.catalog().source(model.key),
+        running=running.key == model.key and running.state == "ready",
+        on_disk=rt.disk.on_disk(model.key),
     )
 
 
-HANDLERS = [list_models]
+def _model(rt: Runtime, key: str) -> ModelDef:
+    model = rt.catalog().get(key)
+    if model is None:
+        raise ApiError(404, f"No model with key {key!r} in the catalog.")
+    return model
+
+
+@get("/api/models", tags=["models"], sync_to_thread=False)
+def list_models(rt: Rt) -> ModelList:
+    """Every model; ``running`` marks the one the head serves, ``on_disk`` the weights' size
+    per Spark in bytes (null: absent or not scanned yet)."""
+    return ModelList(models=[view(rt, m) for m in rt.catalog().models])
+
+
+@post("/api/models", status_code=201, tags=["models"], responses=error_responses(400, 409, 413))
+async def add_model(data: JSONBody[ModelDef], rt: Rt) -> ModelView:
+    """Add a model: exactly one of ``repo`` (Hugging Face) or ``local_path`` (a directory under
+    a model root that exists, with a config.json, on every Spark)."""
+    if data.local_path is not None:
+        await validate_local_path(
+            rt.ssh,
+            [s.name for s in rt.config.sparks],
+            data.local_path,
+            rt.config.models.local_roots,
+        )
+    return view(rt, await rt.catalog_manager.add(data))
+
+
+@put("/api/models/{key:str}/knobs", tags=["models"], responses=error_responses(400, 404, 409, 413))
+async def set_knobs(key: ModelKey, data: JSONBody[Knobs], rt: Rt) -> ModelView:
+    """Replace a model's vLLM knobs; they apply from the next swap (and show in dry runs)."""
+    return view(rt, await rt.catalog_manager.set_knobs(key, data))
+
+
+@delete(
+    "/api/models/{key:str}",
+    status_code=200,
+    tags=["models"],
+    responses=error_responses(400, 404, 409),
+)
+async def remove_model(key: ModelKey, rt: Rt) -> Deleted:
+    """Remove a user-added model from the catalog (its weights stay; see ``/disk``)."""
+    await rt.catalog_manager.remove(key)
+    return Deleted(deleted=True, key=key)
+
+
+@delete(
+    "/api/models/{key:str}/disk",
+    status_code=200,
+    tags=["models"],
+    responses=error_responses(400, 404, 409),
+)
+async def delete_weights(key: ModelKey, rt: Rt) -> DiskDeletion:
+    """Delete the model's weights from every Spark's HF cache and report what each freed.
+    Refused for local models, the running model, and while a swap runs."""
+    model = _model(rt, key)
+    if model.local:
+        raise ApiError(
+            409, f"{key!r} is a local model; Spark Control never deletes local model directories."
+        )
+    running = rt.engine.running
+    if running.key == key and running.state in ("ready", "loading"):
+        raise ApiError(409, f"{key!r} is the running model; swap to another model first.")
+    if rt.engine.swapping:
+        raise ApiError(409, "A swap is running; delete weights once it has finished.")
+    return await rt.disk.delete(model)
+
+
+HANDLERS = [list_models, add_model, set_knobs, remove_model, delete_weights]

@@ -1,0 +1,148 @@
+"""Changing the catalog: add a user model, edit knobs, remove a user model.
+
+Readers call :meth:`CatalogManager.snapshot` and get an immutable :class:`Catalog`. Every
+mutation runs under one asyncio lock: it builds the new overrides and the new snapshot, writes
+the overrides file atomically, and only then publishes the snapshot. If the write fails nothing
+changes (the caller gets :class:`OverridesUnavailable`, HTTP 409).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import msgspec
+
+from app.catalog.models import Knobs, ModelDef
+from app.catalog.overrides import Overrides, OverridesCorrupt, load_overrides, save_overrides
+from app.catalog.store import Catalog, apply_overrides
+from app.clock import Clock
+
+log = logging.getLogger("spark_control.catalog")
+
+
+class CatalogChangeError(Exception):
+    """A refused catalog change; ``status`` is the HTTP status it maps to."""
+
+    status = 409
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class OverridesUnavailable(CatalogChangeError):
+    """No overrides file is configured, or it cannot be written."""
+
+
+class DuplicateModel(CatalogChangeError):
+    """A model with this key already exists."""
+
+
+class ProtectedModel(CatalogChangeError):
+    """Bundled catalog models cannot be removed (their knobs can be edited)."""
+
+
+class ModelNotFound(CatalogChangeError):
+    status = 404
+
+
+class CatalogManager:
+    def __init__(
+        self,
+        base: tuple[ModelDef, ...],
+        overrides_path: str,
+        *,
+        clock: Clock,
+        on_change: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """``on_change(action, key)`` is called after each published change."""
+        self._base = base
+        self._path = overrides_path
+        self._on_change = on_change
+        self._lock = asyncio.Lock()
+        self.warnings: list[str] = []
+        try:
+            self._overrides = load_overrides(overrides_path, clock.now())
+        except OverridesCorrupt as err:
+            kept = f"; it was kept as {err.moved_to}" if err.moved_to else ""
+            self.warnings.append(f"models: {err}{kept}. Started with the bundled catalog.")
+            log.warning("models: %s%s", err, kept)
+            self._overrides = Overrides()
+        self._snapshot = apply_overrides(base, self._overrides)
+
+    def snapshot(self) -> Catalog:
+        """The current catalog (immutable; safe to hold across awaits)."""
+        return self._snapshot
+
+    @property
+    def overrides(self) -> Overrides:
+        return self._overrides
+
+    def _base_keys(self) -> set[str]:
+        return {m.key for m in self._base}
+
+    async def _commit(self, overrides: Overrides, action: str, key: str) -> Catalog:
+        """Write ``overrides`` atomically, then publish the snapshot built from them."""
+        if not self._path:
+            raise OverridesUnavailable(
+                "Model changes are saved in the overrides file, and none is configured "
+                "(set models.overrides_file or MODELS_OVERRIDES)."
+            )
+        snapshot = apply_overrides(self._base, overrides)
+        try:
+            await asyncio.to_thread(save_overrides, self._path, overrides)
+        except OSError as err:
+            raise OverridesUnavailable(
+                f"The overrides file {self._path} is not writable ({err.strerror or type(err).__name__}); "
+                "nothing was changed."
+            ) from None
+        self._overrides = overrides
+        self._snapshot = snapshot
+        if self._on_change is not None:
+            self._on_change(action, key)
+        return snapshot
+
+    async def add(self, model: ModelDef) -> ModelDef:
+        """Add a user model; raises DuplicateModel / OverridesUnavailable."""
+        async with self._lock:
+            if self._snapshot.get(model.key) is not None:
+                raise DuplicateModel(f"A model with key {model.key!r} already exists.")
+            overrides = msgspec.structs.replace(
+                self._overrides, models=(*self._overrides.models, model)
+            )
+            await self._commit(overrides, "added", model.key)
+            return model
+
+    async def set_knobs(self, key: str, knobs: Knobs) -> ModelDef:
+        """Replace a model's knobs (user or catalog model)."""
+        async with self._lock:
+            if self._snapshot.get(key) is None:
+                raise ModelNotFound(f"No model with key {key!r} in the catalog.")
+            if key in self._base_keys():
+                overrides = msgspec.structs.replace(
+                    self._overrides, knobs={**self._overrides.knobs, key: knobs}
+                )
+            else:
+                models = tuple(
+                    msgspec.structs.replace(m, knobs=knobs) if m.key == key else m
+                    for m in self._overrides.models
+                )
+                overrides = msgspec.structs.replace(self._overrides, models=models)
+            snapshot = await self._commit(overrides, "knobs", key)
+            return snapshot.get(key)  # type: ignore[return-value]
+
+    async def remove(self, key: str) -> None:
+        """Remove a user model; catalog models raise ProtectedModel."""
+        async with self._lock:
+            if self._snapshot.get(key) is None:
+                raise ModelNotFound(f"No model with key {key!r} in the catalog.")
+            if key in self._base_keys():
+                raise ProtectedModel(
+                    f"{key!r} comes from the bundled catalog and cannot be removed; you can edit its knobs."
+                )
+            models = tuple(m for m in self._overrides.models if m.key != key)
+            await self._commit(
+                msgspec.structs.replace(self._overrides, models=models), "removed", key
+            )
