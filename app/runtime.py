@@ -23,6 +23,7 @@ from app.coordination.lock import LockStatus, SwapLock
 from app.coordination.schedule import Schedule, ScheduleRegistry
 from app.coordination.webhook import WebhookSender
 from app.events import EventBus
+from app.metrics import Metrics
 from app.swap.engine import SwapEngine, Timings
 
 log = logging.getLogger("spark_control")
@@ -47,7 +48,10 @@ class Runtime:
         self.config = config
         self.clock = clock or SystemClock()
         self.events = events or EventBus(clock=self.clock)
-        self.webhook = webhook or WebhookSender(config.webhook.url, config.webhook.secret)
+        self.metrics = Metrics()
+        self.webhook = webhook or WebhookSender(
+            config.webhook.url, config.webhook.secret, on_result=self.metrics.webhook_result
+        )
         self.ssh: SshTransport = ssh or AsyncsshTransport(
             config.sparks, key_file=config.ssh.key_file, known_hosts=config.ssh.known_hosts
         )
@@ -75,6 +79,7 @@ class Runtime:
             webhook=self.webhook,
             clock=self.clock,
             timings=timings,
+            metrics=self.metrics,
         )
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -101,6 +106,7 @@ class Runtime:
         return warnings
 
     def _lock_changed(self, status: LockStatus) -> None:
+        self.metrics.set_lock_held(status.held)
         self.events.publish("lock", status)
 
     def _schedule_changed(self, action: str, schedule: Schedule | None, schedule_id: str) -> None:

@@ -39,6 +39,7 @@ from app.config import Config
 from app.coordination.lock import SwapLock
 from app.coordination.webhook import SwapEvent, WebhookSender
 from app.events import EventBus
+from app.metrics import Metrics
 from app.services import vllm
 from app.swap.jobs import Job, JobHistory, JobRecord, JobState, Phase
 from app.swap.plan import SwapPlan
@@ -136,6 +137,7 @@ class SwapEngine:
         webhook: WebhookSender,
         clock: Clock,
         timings: Timings | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self._ssh = ssh
@@ -146,6 +148,7 @@ class SwapEngine:
         self._webhook = webhook
         self._clock = clock
         self.timings = timings or Timings()
+        self._metrics = metrics
         self.history = JobHistory()
         self._active: JobRecord | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -321,6 +324,8 @@ class SwapEngine:
         finally:
             if self._active is job:
                 self._active = None
+            if self._metrics is not None and job.terminal:
+                self._metrics.swap_finished(job.state.value, self._clock.monotonic() - job.started_mono)
 
     def _fail(self, job: JobRecord, message: str, returncode: int) -> None:
         job.finish(JobState.FAILED, returncode=returncode, error=message)

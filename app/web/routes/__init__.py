@@ -6,7 +6,7 @@ from typing import Any
 
 
 def route_handlers() -> list[Any]:
-    from app.web.routes import health, lock, models, openapi, schedule, status, swap
+    from app.web.routes import health, lock, metrics, models, openapi, schedule, status, swap
 
     return [
         *health.HANDLERS,
@@ -15,5 +15,6 @@ def route_handlers() -> list[Any]:
         *models.HANDLERS,
         *schedule.HANDLERS,
         *status.HANDLERS,
+        *metrics.HANDLERS,
         *openapi.HANDLERS,
     ]

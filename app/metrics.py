@@ -1,0 +1,101 @@
+"""Prometheus metrics for ``GET /metrics``: one registry per app (no module-level global, so
+several apps in one test process never share counters).
+
+Producers call the small methods below; nothing here blocks or does I/O.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+SWAP_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+PROXY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.swaps = Counter("spark_swaps", "Real swaps finished, by outcome.", ["outcome"], registry=r)
+        self.swap_seconds = Histogram(
+            "spark_swap_duration_seconds", "Duration of real swaps, by outcome.", ["outcome"], buckets=SWAP_BUCKETS, registry=r
+        )
+        self.proxy_requests = Counter(
+            "spark_proxy_requests", "Proxied requests, by route and status.", ["route", "status"], registry=r
+        )
+        self.proxy_seconds = Histogram(
+            "spark_proxy_request_duration_seconds",
+            "Time from request to the end of the proxied response, by route.",
+            ["route"],
+            buckets=PROXY_BUCKETS,
+            registry=r,
+        )
+        self.proxy_in_flight = Gauge("spark_proxy_in_flight", "Proxied requests in flight, by route.", ["route"], registry=r)
+        self.lock_held = Gauge("spark_swap_lock_held", "1 while the swap lock is held.", registry=r)
+        self.gpu_util = Gauge("spark_gpu_utilization_percent", "GPU utilisation per Spark.", ["spark"], registry=r)
+        self.gpu_mem_used = Gauge("spark_gpu_memory_used_mib", "GPU memory used per Spark.", ["spark"], registry=r)
+        self.gpu_mem_total = Gauge("spark_gpu_memory_total_mib", "GPU memory total per Spark.", ["spark"], registry=r)
+        self.gpu_busy = Gauge(
+            "spark_gpu_busy_seconds_total",
+            "Seconds during which at least one proxied request was in flight.",
+            registry=r,
+        )
+        self.gpu_busy.set_function(self._busy_seconds)
+        self.service_up = Gauge("spark_service_up", "1 when a service's last probe succeeded.", ["service"], registry=r)
+        self.webhooks = Counter("spark_webhook_deliveries", "Webhook deliveries, by outcome.", ["outcome"], registry=r)
+        self._in_flight_total = 0
+        self._busy_since: float | None = None
+        self._busy_accumulated = 0.0
+
+    # --- producers ---------------------------------------------------------------------------
+
+    def swap_finished(self, outcome: str, seconds: float) -> None:
+        self.swaps.labels(outcome).inc()
+        self.swap_seconds.labels(outcome).observe(max(0.0, seconds))
+
+    def proxy_started(self, route: str) -> float:
+        """Call when a proxied request starts; returns the start time to pass to ``finished``."""
+        self.proxy_in_flight.labels(route).inc()
+        if self._in_flight_total == 0:
+            self._busy_since = time.monotonic()
+        self._in_flight_total += 1
+        return time.monotonic()
+
+    def proxy_finished(self, route: str, status: int, started: float) -> None:
+        self.proxy_in_flight.labels(route).dec()
+        self._in_flight_total = max(0, self._in_flight_total - 1)
+        if self._in_flight_total == 0 and self._busy_since is not None:
+            self._busy_accumulated += time.monotonic() - self._busy_since
+            self._busy_since = None
+        self.proxy_requests.labels(route, str(status)).inc()
+        self.proxy_seconds.labels(route).observe(time.monotonic() - started)
+
+    def proxy_refused(self, route: str, status: int) -> None:
+        """A proxied request answered by Spark Control itself (404/413/429/503) without upstream."""
+        self.proxy_requests.labels(route, str(status)).inc()
+
+    def _busy_seconds(self) -> float:
+        open_interval = time.monotonic() - self._busy_since if self._busy_since is not None else 0.0
+        return self._busy_accumulated + open_interval
+
+    def set_lock_held(self, held: bool) -> None:
+        self.lock_held.set(1 if held else 0)
+
+    def gpu_sample(self, spark: str, utilization: float | None, used_mib: float | None, total_mib: float | None) -> None:
+        if utilization is not None:
+            self.gpu_util.labels(spark).set(utilization)
+        if used_mib is not None:
+            self.gpu_mem_used.labels(spark).set(used_mib)
+        if total_mib is not None:
+            self.gpu_mem_total.labels(spark).set(total_mib)
+
+    def service_state(self, key: str, up: bool) -> None:
+        self.service_up.labels(key).set(1 if up else 0)
+
+    def webhook_result(self, ok: bool) -> None:
+        self.webhooks.labels("delivered" if ok else "failed").inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
