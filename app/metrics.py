@@ -18,12 +18,21 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.swaps = Counter("spark_swaps", "Real swaps finished, by outcome.", ["outcome"], registry=r)
+        self.swaps = Counter(
+            "spark_swaps", "Real swaps finished, by outcome.", ["outcome"], registry=r
+        )
         self.swap_seconds = Histogram(
-            "spark_swap_duration_seconds", "Duration of real swaps, by outcome.", ["outcome"], buckets=SWAP_BUCKETS, registry=r
+            "spark_swap_duration_seconds",
+            "Duration of real swaps, by outcome.",
+            ["outcome"],
+            buckets=SWAP_BUCKETS,
+            registry=r,
         )
         self.proxy_requests = Counter(
-            "spark_proxy_requests", "Proxied requests, by route and status.", ["route", "status"], registry=r
+            "spark_proxy_requests",
+            "Proxied requests, by route and status.",
+            ["route", "status"],
+            registry=r,
         )
         self.proxy_seconds = Histogram(
             "spark_proxy_request_duration_seconds",
@@ -32,19 +41,31 @@ class Metrics:
             buckets=PROXY_BUCKETS,
             registry=r,
         )
-        self.proxy_in_flight = Gauge("spark_proxy_in_flight", "Proxied requests in flight, by route.", ["route"], registry=r)
+        self.proxy_in_flight = Gauge(
+            "spark_proxy_in_flight", "Proxied requests in flight, by route.", ["route"], registry=r
+        )
         self.lock_held = Gauge("spark_swap_lock_held", "1 while the swap lock is held.", registry=r)
-        self.gpu_util = Gauge("spark_gpu_utilization_percent", "GPU utilisation per Spark.", ["spark"], registry=r)
-        self.gpu_mem_used = Gauge("spark_gpu_memory_used_mib", "GPU memory used per Spark.", ["spark"], registry=r)
-        self.gpu_mem_total = Gauge("spark_gpu_memory_total_mib", "GPU memory total per Spark.", ["spark"], registry=r)
+        self.gpu_util = Gauge(
+            "spark_gpu_utilization_percent", "GPU utilisation per Spark.", ["spark"], registry=r
+        )
+        self.gpu_mem_used = Gauge(
+            "spark_gpu_memory_used_mib", "GPU memory used per Spark.", ["spark"], registry=r
+        )
+        self.gpu_mem_total = Gauge(
+            "spark_gpu_memory_total_mib", "GPU memory total per Spark.", ["spark"], registry=r
+        )
         self.gpu_busy = Gauge(
             "spark_gpu_busy_seconds_total",
             "Seconds during which at least one proxied request was in flight.",
             registry=r,
         )
         self.gpu_busy.set_function(self._busy_seconds)
-        self.service_up = Gauge("spark_service_up", "1 when a service's last probe succeeded.", ["service"], registry=r)
-        self.webhooks = Counter("spark_webhook_deliveries", "Webhook deliveries, by outcome.", ["outcome"], registry=r)
+        self.service_up = Gauge(
+            "spark_service_up", "1 when a service's last probe succeeded.", ["service"], registry=r
+        )
+        self.webhooks = Counter(
+            "spark_webhook_deliveries", "Webhook deliveries, by outcome.", ["outcome"], registry=r
+        )
         self._in_flight_total = 0
         self._busy_since: float | None = None
         self._busy_accumulated = 0.0
@@ -83,7 +104,9 @@ class Metrics:
     def set_lock_held(self, held: bool) -> None:
         self.lock_held.set(1 if held else 0)
 
-    def gpu_sample(self, spark: str, utilization: float | None, used_mib: float | None, total_mib: float | None) -> None:
+    def gpu_sample(
+        self, spark: str, utilization: float | None, used_mib: float | None, total_mib: float | None
+    ) -> None:
         if utilization is not None:
             self.gpu_util.labels(spark).set(utilization)
         if used_mib is not None:

@@ -24,6 +24,7 @@ from app.coordination.schedule import Schedule, ScheduleRegistry
 from app.coordination.webhook import WebhookSender
 from app.events import EventBus
 from app.metrics import Metrics
+from app.services.registry import ServiceRegistry
 from app.swap.engine import SwapEngine, Timings
 
 log = logging.getLogger("spark_control")
@@ -58,6 +59,7 @@ class Runtime:
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(10.0))
         self._extra_warnings: list[str] = []
+        self.services = ServiceRegistry(config)
         self.catalog_manager = CatalogManager(
             self._load_base_catalog(),
             config.models.overrides_file,
@@ -100,7 +102,12 @@ class Runtime:
 
     @property
     def warnings(self) -> list[str]:
-        warnings = [*self.config.warnings, *self._extra_warnings, *self.catalog_manager.warnings]
+        warnings = [
+            *self.config.warnings,
+            *self._extra_warnings,
+            *self.services.warnings,
+            *self.catalog_manager.warnings,
+        ]
         if not self.config.configured:
             warnings.append(NO_SPARKS_MESSAGE)
         return warnings

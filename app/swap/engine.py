@@ -325,7 +325,9 @@ class SwapEngine:
             if self._active is job:
                 self._active = None
             if self._metrics is not None and job.terminal:
-                self._metrics.swap_finished(job.state.value, self._clock.monotonic() - job.started_mono)
+                self._metrics.swap_finished(
+                    job.state.value, self._clock.monotonic() - job.started_mono
+                )
 
     def _fail(self, job: JobRecord, message: str, returncode: int) -> None:
         job.finish(JobState.FAILED, returncode=returncode, error=message)
