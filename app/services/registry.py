@@ -1,4 +1,4 @@
-"""The service registry: the built-in services + ``services-overrides.yaml`` − ``services.disabled``.
+"""The service registry: the built-in services + ``services-overrides.yaml`` minus ``services.disabled``.
 
 A disabled service stays in the registry (``/api/endpoints`` lists it with ``disabled: true``)
 but has no tile, is skipped by every probe, and its proxy routes answer 404.
@@ -62,7 +62,7 @@ _BUILTINS: tuple[ServiceOverride, ...] = (
         node="@head",
         health_path="/health",
         description="The model Spark Control swaps across the Sparks.",
-    ),  # fmt: skip
+    ),
     ServiceOverride(
         key="parakeet",
         name="Parakeet ASR",
@@ -71,7 +71,7 @@ _BUILTINS: tuple[ServiceOverride, ...] = (
         port=8000,
         health_path="/health",
         description="Speech to text with speaker diarization.",
-    ),  # fmt: skip
+    ),
     ServiceOverride(
         key="kokoro",
         name="Kokoro TTS",
@@ -80,7 +80,7 @@ _BUILTINS: tuple[ServiceOverride, ...] = (
         port=8880,
         health_path="/health",
         description="Text to speech.",
-    ),  # fmt: skip
+    ),
     ServiceOverride(
         key="embeddings",
         name="Embeddings",
@@ -89,7 +89,7 @@ _BUILTINS: tuple[ServiceOverride, ...] = (
         port=8002,
         health_path="/health",
         description="Text embeddings.",
-    ),  # fmt: skip
+    ),
     ServiceOverride(
         key="qdrant",
         name="Qdrant",
@@ -98,7 +98,7 @@ _BUILTINS: tuple[ServiceOverride, ...] = (
         port=6333,
         health_path="/healthz",
         description="Vector database.",
-    ),  # fmt: skip
+    ),
 )
 BUILTIN_KEYS = tuple(s.key for s in _BUILTINS)
 
