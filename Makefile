@@ -4,7 +4,22 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= /data/config.yaml
 
-.PHONY: install run demo test test-python lint bench clean
+# The StartOS package. Plain `make` runs the SDK's s9pk.mk (its default goal `all`): it builds
+# spark-control_x86_64.s9pk and spark-control_aarch64.s9pk, given start-cli and Docker buildx.
+# s9pk.mk also has an `install` (onto a StartOS server) and a `clean` that would replace ours,
+# so it is read only when no target of this file is asked for; `make s9pk-install` reaches its
+# install. A missing s9pk.mk is fetched with `npm ci` first.
+ARCHES := x86 arm
+PROJECT_GOALS := install run demo test test-python check-package lint bench clean
+ifeq ($(filter $(PROJECT_GOALS),$(MAKECMDGOALS)),)
+READ_S9PK_MK := yes
+-include node_modules/@start9labs/start-sdk/s9pk.mk
+endif
+
+node_modules/@start9labs/start-sdk/s9pk.mk:
+	npm ci
+
+.PHONY: install run demo test test-python check-package s9pk-install lint bench clean
 
 install: $(VENV)/.installed
 
@@ -20,10 +35,24 @@ run: install
 demo: install
 	$(BIN)/python -m scripts.demo
 
-test: test-python
+test: check-package test-python
 
 test-python: install
 	$(BIN)/python -m pytest
+
+# The StartOS package's checks: type-check, the SDK's lint, the bundle, and its tests.
+check-package: node_modules/.package-lock.json
+	npm run --silent check
+	node node_modules/@start9labs/start-sdk/lint.mjs
+	npm run --silent build
+	node --test --test-reporter=spec tests/package/*.test.mjs
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ and npm" >&2; exit 1; }
+	npm ci
+
+s9pk-install:
+	$(MAKE) -f node_modules/@start9labs/start-sdk/s9pk.mk install
 
 lint: install
 	$(BIN)/ruff check app scripts tests
@@ -32,5 +61,7 @@ lint: install
 bench: install
 	$(BIN)/python -m scripts.bench
 
+ifndef READ_S9PK_MK
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+endif

@@ -1,0 +1,160 @@
+"""The StartOS package and the app agree: what the package writes, the app reads intact.
+
+These drive the built bundle (javascript/index.js) with node; `make test` builds it first
+(`make check-package`). Run alone without the bundle, they are skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from app import config as app_config
+from app.config import Config, config_to_dict, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = ROOT / "tests" / "package" / "package_cli.mjs"
+NODE = shutil.which("node")
+
+needs_bundle = pytest.mark.skipif(
+    NODE is None or not (ROOT / "javascript" / "index.js").exists(),
+    reason="needs node and the built bundle: run `make check-package`",
+)
+
+
+def package(*args: str, stdin: str | None = None) -> str:
+    assert NODE is not None
+    done = subprocess.run(
+        [NODE, str(CLI), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+FORM = {
+    "sparks": [
+        {"name": "spark1", "host": "192.168.1.50", "ssh_port": 22, "ssh_user": "nvidia"},
+        {"name": "spark2", "host": "fe80::1", "ssh_port": 2222, "ssh_user": "ops"},
+        # Words YAML 1.1 (PyYAML) would otherwise read as booleans and numbers.
+        {"name": "on", "host": "1:20", "ssh_port": 65535, "ssh_user": "y"},
+        {"name": "no", "host": "0777", "ssh_port": 1, "ssh_user": "_svc"},
+    ],
+    "services": {
+        "disabled": ["kokoro", "qdrant"],
+        "ssh_users": {"parakeet": "asr", "kokoro": None, "embeddings": "emb", "qdrant": None},
+    },
+    "vllm": {
+        "port": 8000,
+        "container": "vllm-gemma4",
+        "image": "ghcr.io/owner/vllm-node:25.09@sha256:abc",
+        "launch_dir": "~/src/spark vllm docker",
+    },
+    "webhook": {
+        "url": "https://hooks.lan:8443/spark?x=1&y=2",
+        "secret": "s3cr3t: with # and 'quotes'",
+    },
+}
+
+
+@needs_bundle
+def test_config_written_by_configure_sparks_is_read_intact(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    package("save", str(path), stdin=json.dumps(FORM))
+
+    config = load_config(path, env={})
+
+    assert config.warnings == ()
+    assert [(s.name, s.host, s.ssh_port, s.ssh_user) for s in config.sparks] == [
+        (s["name"], s["host"], s["ssh_port"], s["ssh_user"]) for s in FORM["sparks"]
+    ]
+    assert config.head is not None and config.head.name == "spark1"
+    assert config.vllm.port == 8000
+    assert config.vllm.container == "vllm-gemma4"
+    assert config.vllm.image == FORM["vllm"]["image"]
+    assert config.vllm.launch_dir == "~/src/spark vllm docker"
+    assert config.services.disabled == ("kokoro", "qdrant")
+    assert config.services.ssh_users == {"parakeet": "asr", "embeddings": "emb"}
+    assert config.webhook.url == FORM["webhook"]["url"]
+    assert config.webhook.secret == FORM["webhook"]["secret"]
+
+
+@needs_bundle
+def test_blank_fields_are_written_as_the_app_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    blank = {
+        "sparks": [{"name": "spark1", "host": "spark1.lan", "ssh_port": 22, "ssh_user": "nvidia"}],
+        "services": {"disabled": [], "ssh_users": {}},
+        "vllm": {"port": None, "container": None, "image": "", "launch_dir": None},
+        "webhook": {"url": None, "secret": None},
+    }
+    package("save", str(path), stdin=json.dumps(blank))
+
+    config = load_config(path, env={})
+
+    assert config.warnings == ()
+    defaults = Config()
+    assert config.vllm == defaults.vllm
+    assert config.webhook == defaults.webhook
+    assert config.services == defaults.services
+
+
+@needs_bundle
+def test_seeded_config_holds_every_key_with_the_app_default(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    package("seed", str(path))
+
+    config = load_config(path, env={})
+
+    assert config.warnings == ()
+    assert not config.configured
+    assert config_to_dict(config) == config_to_dict(Config())
+    # Every key of the contract is written out, so the file documents itself.
+    written = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert written == json.loads(json.dumps(config_to_dict(Config())))
+
+
+@needs_bundle
+def test_package_validates_with_the_app_rules() -> None:
+    facts = json.loads(package("facts"))
+    patterns = facts["patterns"]
+
+    assert patterns["sparkName"] == app_config.SPARK_NAME
+    assert patterns["serviceKey"] == app_config.SERVICE_KEY
+    assert patterns["host"] == app_config.HOST
+    assert patterns["sshUser"] == app_config.SSH_USER
+    assert patterns["containerName"] == app_config.CONTAINER_NAME.pattern
+    assert patterns["imageRef"] == app_config.IMAGE_REF.pattern
+    assert patterns["remoteDir"] == app_config.REMOTE_DIR.pattern
+    assert tuple(facts["builtinServices"]) == app_config.BUILTIN_SERVICES
+
+
+def test_lock_pins_every_runtime_dependency_within_its_range() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    pins = {
+        canonicalize_name(m["name"]): m["version"]
+        for m in re.finditer(r"^(?P<name>[A-Za-z0-9._-]+)==(?P<version>[^\s;\\]+)", lock, re.M)
+    }
+    for line in project["dependencies"]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is missing from requirements.lock"
+        assert requirement.specifier.contains(pins[name]), (
+            f"requirements.lock pins {name}=={pins[name]}, outside {requirement.specifier}: "
+            "run scripts/lock_requirements.sh"
+        )
