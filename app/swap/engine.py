@@ -115,6 +115,7 @@ _MILESTONES = [
     (re.compile(r"Application startup complete", re.I), 0.9),
 ]
 _SHARDS = re.compile(r"Loading safetensors checkpoint shards:\s+(\d+)%")
+_STARTUP_COMPLETE = re.compile(r"Application startup complete", re.I)
 # Lines after which a loading vLLM will never become healthy: fail now, not at the timeout.
 _FATAL = re.compile(
     r"EngineCore encountered a fatal error|CUDA out of memory|torch\.OutOfMemoryError|"
@@ -193,6 +194,20 @@ class SwapEngine:
         if new != self._running:
             self._running = new
             self._events.publish("model", new)
+
+    def observe_health(self, seen: RunningModel, up: bool, models: tuple[str, ...]) -> None:
+        """A status probe's verdict on the head's vLLM, probed while ``running`` was ``seen``.
+
+        Outside a swap, a ``ready`` model whose server stops answering becomes ``failed``, and
+        a ``failed`` one whose server answers and lists its served name again becomes
+        ``ready``. Ignored while a swap runs, or when the running model changed during the
+        probe (the verdict may predate that change; the swap's own checks decide)."""
+        if self._active is not None or self._running is not seen:
+            return
+        if not up and seen.state == "ready":
+            self._set_running(seen.key, "failed", seen.served_name)
+        elif up and seen.state == "failed" and seen.served_name in models:
+            self._set_running(seen.key, "ready", seen.served_name)
 
     async def discover_running(self) -> RunningModel:
         """Ask the head what it serves (after a restart of Spark Control)."""
@@ -472,16 +487,20 @@ class SwapEngine:
             )
 
     async def _follow_logs(
-        self, job: JobRecord, plan: SwapPlan, fatal: asyncio.Future[str]
+        self, job: JobRecord, plan: SwapPlan, fatal: asyncio.Future[str], started: asyncio.Event
     ) -> None:
-        """Stream the head container's log into the job, raising progress at milestones and
-        resolving ``fatal`` with the first line that means the engine died."""
+        """Stream the head container's log into the job, raising progress at milestones,
+        resolving ``fatal`` with the first line that means the engine died, and setting
+        ``started`` when the API server reports startup complete (the health poll then checks
+        at once instead of waiting for its next tick)."""
         with contextlib.suppress(SshError):
             async with self._ssh.stream(plan.head, plan.logs(tail=200, follow=True)) as lines:
                 async for line in lines:
                     job.log(plan.head, line)
                     if not fatal.done() and _FATAL.search(line):
                         fatal.set_result(line.strip())
+                    if _STARTUP_COMPLETE.search(line):
+                        started.set()
                     shards = _SHARDS.search(line)
                     if shards:
                         job.advance(0.45 + 0.25 * int(shards.group(1)) / 100)
@@ -492,9 +511,10 @@ class SwapEngine:
     async def _load_and_verify(self, job: JobRecord, plan: SwapPlan) -> None:
         """Loading then verifying, with the head's log streamed into the job throughout."""
         fatal: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        follower = asyncio.get_running_loop().create_task(self._follow_logs(job, plan, fatal))
+        started = asyncio.Event()
+        follower = asyncio.get_running_loop().create_task(self._follow_logs(job, plan, fatal, started))
         try:
-            await self._load(job, plan, fatal)
+            await self._load(job, plan, fatal, started)
             await self._verify(job, plan)
             if fatal.done():
                 raise SwapFailed(
@@ -505,7 +525,9 @@ class SwapEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
 
-    async def _load(self, job: JobRecord, plan: SwapPlan, fatal: asyncio.Future[str]) -> None:
+    async def _load(
+        self, job: JobRecord, plan: SwapPlan, fatal: asyncio.Future[str], started: asyncio.Event
+    ) -> None:
         self._enter(job, Phase.LOADING, 0.3)
         t = self.timings
         deadline = self._clock.monotonic() + self.config.vllm.load_timeout_s
@@ -517,10 +539,12 @@ class SwapEngine:
                 raise SwapFailed(
                     f"vLLM on {plan.head} did not become healthy within {self.config.vllm.load_timeout_s} s."
                 )
-            with contextlib.suppress(TimeoutError):
-                # Wake early when the log shows the engine died; otherwise poll again.
-                async with asyncio.timeout(t.health_poll_s):
-                    await asyncio.shield(fatal)
+            # Poll again after health_poll_s, or at once when the log says the server has
+            # started (or that the engine died).
+            hint = asyncio.ensure_future(started.wait())
+            await asyncio.wait([hint, fatal], timeout=t.health_poll_s, return_when=asyncio.FIRST_COMPLETED)
+            hint.cancel()
+            started.clear()
 
     async def _verify(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.VERIFYING, 0.92)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["footprint"]
+BENCHES = ["footprint", "swap"]
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,124 @@
+"""Model weights on a simulated Spark: the Hugging Face cache and local model directories.
+
+The cache mimics the real layout closely enough for ``test -d``, ``ls`` and ``du`` checks::
+
+    hub/models--<org>--<name>/refs/main               -> the snapshot hash
+    hub/models--<org>--<name>/blobs/<sha256>          real (small) files
+    hub/models--<org>--<name>/snapshots/<hash>/<file> symlinks into blobs
+
+Weights are a few KiB, their size differs by model. Stdlib only (the fake vLLM and the fakes
+import it); ``catalog_repos`` imports PyYAML lazily and is only called by the simulator itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from scripts.sparksim.layout import NodePaths
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_CATALOG = REPO_ROOT / "app" / "catalog" / "models.yaml"
+
+
+def repo_dir_name(repo: str) -> str:
+    """``"Qwen/Qwen3-32B"`` -> ``"models--Qwen--Qwen3-32B"`` (the HF cache naming rule)."""
+    return "models--" + repo.replace("/", "--")
+
+
+def catalog_repos(catalog_file: Path | None = None) -> list[str]:
+    """The ``repo`` of every model in a catalog file (default: the app's bundled catalog).
+
+    Raises OSError / ValueError when the file cannot be read or is not a catalog.
+    """
+    import yaml  # only the simulator process calls this; fakes stay dependency-free
+
+    data = yaml.safe_load((catalog_file or BUNDLED_CATALOG).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+        raise ValueError(f"{catalog_file}: expected a mapping with a 'models' list")
+    return [m["repo"] for m in data["models"] if isinstance(m, dict) and m.get("repo")]
+
+
+def _model_files(name: str) -> dict[str, bytes]:
+    """Deterministic small files for model ``name``: a config and a weights file whose size
+    (1-5 KiB) differs by model, so disk-usage displays show different numbers."""
+    digest = hashlib.sha256(name.encode()).digest()
+    size = 1024 + int.from_bytes(digest[:2], "big") % 4096
+    config = {
+        "_name_or_path": name,
+        "architectures": ["SimForCausalLM"],
+        "model_type": "sim",
+        "max_position_embeddings": 32768,
+        "torch_dtype": "bfloat16",
+    }
+    return {
+        "config.json": json.dumps(config, indent=1).encode(),
+        "model.safetensors": (digest * (size // len(digest) + 1))[:size],
+    }
+
+
+def populate_repo(hub: Path, repo: str) -> Path:
+    """Create ``repo`` in the cache at ``hub`` (idempotent); returns its snapshot directory."""
+    repo_dir = hub / repo_dir_name(repo)
+    commit = hashlib.sha1(repo.encode()).hexdigest()  # noqa: S324 - a name, not security
+    snapshot = repo_dir / "snapshots" / commit
+    if snapshot.is_dir():
+        return snapshot
+    (repo_dir / "blobs").mkdir(parents=True, exist_ok=True)
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(commit)
+    for filename, content in _model_files(repo).items():
+        blob = hashlib.sha256(content).hexdigest()
+        (repo_dir / "blobs" / blob).write_bytes(content)
+        link = snapshot / filename
+        if not link.is_symlink():
+            link.symlink_to(Path("..", "..", "blobs", blob))
+    return snapshot
+
+
+def create_local_model(directory: Path) -> None:
+    """A local (fine-tuned) model directory: ``config.json`` plus weights, as vLLM expects."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for filename, content in _model_files(directory.name).items():
+        (directory / filename).write_bytes(content)
+
+
+def has_weights(hub: Path, repo: str) -> bool:
+    """True when some snapshot of ``repo`` in ``hub`` has a ``config.json`` (what vLLM needs
+    to start loading without a network)."""
+    snapshots = hub / repo_dir_name(repo) / "snapshots"
+    try:
+        return any((snap / "config.json").is_file() for snap in snapshots.iterdir())
+    except OSError:
+        return False
+
+
+def hide_repo(node: NodePaths, repo: str) -> None:
+    """Move ``repo`` out of ``node``'s cache (the ``model_missing`` fault). Idempotent."""
+    import shutil
+
+    source = node.hf_hub / repo_dir_name(repo)
+    if source.exists():
+        node.hidden.mkdir(parents=True, exist_ok=True)
+        target = node.hidden / repo_dir_name(repo)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(source, target)
+
+
+def restore_repo(node: NodePaths, repo: str) -> None:
+    """Undo ``hide_repo``. When the controller re-created the directory meanwhile, its copy
+    wins and the parked one is discarded."""
+    import shutil
+
+    parked = node.hidden / repo_dir_name(repo)
+    target = node.hf_hub / repo_dir_name(repo)
+    if not parked.exists():
+        return
+    if target.exists():
+        shutil.rmtree(parked, ignore_errors=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(parked, target)

@@ -1,0 +1,72 @@
+"""Build a simulated Spark's filesystem: directories, the fakes on PATH, the launch script, the
+HF cache, and the cluster-wide registry, settings and demo model.
+
+Each fake is a two-line ``/bin/sh`` wrapper that execs the simulator's Python (absolute
+``sys.executable``) on a module of this package with ``-S``: no site-packages are needed and
+interpreter start-up stays around 20 ms, which matters because the controller runs these
+commands constantly. Everything here is idempotent.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from pathlib import Path
+
+from scripts.sparksim import hfcache
+from scripts.sparksim.layout import NodePaths, SimPaths, write_json
+
+# PATH entry -> module implementing it.
+FAKES = {
+    "docker": "scripts.sparksim.fake_docker",
+    "nvidia-smi": "scripts.sparksim.fake_nvidia_smi",
+}
+LAUNCH_MODULE = "scripts.sparksim.launch_cluster"
+DEMO_MODEL = "demo-finetune"
+
+
+def _wrapper(python: str, module: str, comment: str) -> str:
+    return (
+        f"#!/bin/sh\n# {comment} (Spark simulator)\n"
+        f"export PYTHONPATH={shlex.quote(str(hfcache.REPO_ROOT))}\n"
+        f'exec {shlex.quote(python)} -S -m {module} "$@"\n'
+    )
+
+
+def _write_executable(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+def provision_node(node: NodePaths, python: str, repos: Iterable[str]) -> None:
+    """Create ``node``'s home, PATH fakes, launch script and HF cache holding ``repos``."""
+    for directory in (node.home, node.containers, node.hidden):
+        directory.mkdir(parents=True, exist_ok=True)
+    for name, module in FAKES.items():
+        _write_executable(node.bin / name, _wrapper(python, module, f"fake {name}"))
+    _write_executable(
+        node.launch_dir / "launch-cluster.sh",
+        _wrapper(python, LAUNCH_MODULE, "stand-in for spark-vllm-docker's launch-cluster.sh"),
+    )
+    (node.launch_dir / "README.md").write_text("spark-vllm-docker, simulated by scripts/sparksim\n")
+    for repo in repos:
+        hfcache.populate_repo(node.hf_hub, repo)
+
+
+def write_cluster(paths: SimPaths, nodes: list[dict]) -> None:
+    """The registry the launch script uses to act on workers: ``[{name, host, ssh_port,
+    home}]``, head first."""
+    write_json(paths.cluster, {"nodes": nodes})
+
+
+def write_settings(paths: SimPaths, *, load_time: float, token_rate: float) -> None:
+    """Settings the next fake vLLM start reads (load time, token rate)."""
+    write_json(paths.settings, {"load_time": float(load_time), "token_rate": float(token_rate)})
+
+
+def provision_shared(paths: SimPaths) -> Path:
+    """The cluster-wide pieces: the local model root with a demo model. Returns the root."""
+    paths.pids.mkdir(parents=True, exist_ok=True)
+    hfcache.create_local_model(paths.models / DEMO_MODEL)
+    return paths.models

@@ -1,0 +1,338 @@
+"""The Spark simulator: N simulated Sparks reachable over real SSH, plus a config for them.
+
+Contract of :class:`SparkSim`:
+
+* ``await start()`` provisions ``root`` (see ``layout``), generates the client key pair and
+  one host key per node, and returns once every node's SSH server listens. Node ``i`` listens
+  on ``127.0.0.<first_host + i>`` with a port chosen by the kernel, so several simulators can
+  run at once. Cheap: well under a second for two nodes.
+* ``config_dict()`` / ``write_config()`` give a CONFIG.md-shaped config pointing at the nodes,
+  the client key, a not-yet-existing known_hosts file, a free vLLM port on the head, and the
+  local model root ``<root>/models``. The audio / embeddings / Qdrant fakes
+  (``fake_services``) run in this process on the second node's address at free ports, written
+  to ``<root>/services-overrides.yaml``; ``stop_service`` / ``start_service`` take one down and
+  bring it back (same port).
+* Ground truth for tests, read from the nodes' state (never through the controller):
+  ``running_model()``, ``container_running()``, ``vllm_healthy_at()``.
+* ``inject()`` / ``clear_faults()`` manage the faults documented in ``faults``.
+* ``await stop()`` stops the SSH servers (terminating the commands they run) and every
+  process the fakes left behind (the fake vLLM, followers). Idempotent. Also an async
+  context manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import yaml
+
+from scripts.sparksim import fake_services, faults, hfcache, procs, provision
+from scripts.sparksim.containers import all_records, is_running
+from scripts.sparksim.layout import ENV_NODE, ENV_ROOT, NodePaths, SimPaths, read_json
+from scripts.sparksim.sshd import NodeSSHServer
+
+SSH_USER = "nvidia"
+
+
+@dataclass
+class SimNode:
+    """One simulated Spark. ``commands`` lists every command string its SSH server ran."""
+
+    name: str
+    host: str
+    paths: NodePaths
+    ssh_port: int = 0
+    commands: list[str] = field(default_factory=list)
+
+    @property
+    def home(self) -> Path:
+        return self.paths.home
+
+    def _record(self, command: str) -> None:
+        self.commands.append(command)
+        # One JSON string per line: command strings may contain newlines.
+        with open(self.paths.commands_log, "a", encoding="utf-8") as log:
+            log.write(json.dumps(command) + "\n")
+
+
+class SparkSim:
+    """A simulated cluster of DGX Sparks (see the module docstring)."""
+
+    def __init__(
+        self,
+        root: Path,
+        nodes: int = 2,
+        *,
+        load_time: float = 3.0,
+        token_rate: float = 50.0,
+        catalog: Path | None = None,
+        first_host: int = 1,
+        vllm_port: int | None = None,
+    ) -> None:
+        if not 1 <= nodes <= 200 or not 1 <= first_host <= 254 - nodes:
+            raise ValueError("nodes must be 1-200 and fit in 127.0.0.1-254")
+        self.root = Path(root).resolve()
+        self.paths = SimPaths(self.root)
+        self.catalog = catalog
+        self._load_time, self._token_rate = load_time, token_rate
+        self.nodes = [
+            SimNode(f"spark{i + 1}", f"127.0.0.{first_host + i}", self.paths.node(f"spark{i + 1}"))
+            for i in range(nodes)
+        ]
+        self.vllm_port = vllm_port or 0
+        self._servers: list[NodeSSHServer] = []
+        self.services: dict[str, fake_services.ServiceServer] = {}
+        self._started = self._stopped = False
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Provision the root and start every node's SSH server. Raises OSError when an
+        address cannot be bound, ValueError / OSError for an unreadable catalog."""
+        if self._started:
+            return
+        self._started = True
+        repos = hfcache.catalog_repos(self.catalog)
+        if self.root.exists():
+            await asyncio.to_thread(self._reset)
+        self.root.mkdir(parents=True, exist_ok=True)
+        client_key = self._key(self.paths.client_key)
+        provision.provision_shared(self.paths)
+        provision.write_settings(self.paths, load_time=self._load_time, token_rate=self._token_rate)
+        python = sys.executable  # absolute: the fakes run with exactly this interpreter
+        for node in self.nodes:
+            provision.provision_node(node.paths, python, repos)
+            self._servers.append(
+                NodeSSHServer(
+                    node=node.paths,
+                    host=node.host,
+                    user=SSH_USER,
+                    host_key=self._key(node.paths.host_key),
+                    client_key=client_key,
+                    env=self._node_env(node),
+                    on_command=node._record,
+                )
+            )
+        ports = await asyncio.gather(*(server.start() for server in self._servers))
+        for node, port in zip(self.nodes, ports, strict=True):
+            node.ssh_port = port
+        provision.write_cluster(
+            self.paths,
+            [
+                {"name": n.name, "host": n.host, "ssh_port": n.ssh_port, "home": str(n.home)}
+                for n in self.nodes
+            ],
+        )
+        if not self.vllm_port:
+            self.vllm_port = _free_port(self.head.host)
+        await self._start_services()
+
+    async def _start_services(self) -> None:
+        """Serve the fake services on the second node's address at free ports (the built-in
+        ports would collide between simulators) and point the config's overrides file at
+        them."""
+        node = self.nodes[1] if len(self.nodes) > 1 else self.head
+        for key, fake in fake_services.FAKES.items():
+            self.services[key] = fake_services.ServiceServer(fake(), node.host)
+            await self.services[key].start()
+        entries = [{"key": k, "node": node.name, "port": s.port} for k, s in self.services.items()]
+        path = self.root / "services-overrides.yaml"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(yaml.safe_dump({"services": entries}, sort_keys=False), encoding="utf-8")
+        tmp.replace(path)
+
+    async def stop_service(self, key: str) -> None:
+        """Take fake service ``key`` down (its port refuses connections). Raises KeyError."""
+        await self.services[key].stop()
+
+    async def start_service(self, key: str) -> None:
+        """Bring fake service ``key`` back on its port. Raises KeyError, OSError."""
+        await self.services[key].start()
+
+    async def stop(self) -> None:
+        """Stop every SSH server and every process the simulator started. Idempotent."""
+        if self._stopped or not self._started:
+            self._stopped = True
+            return
+        self._stopped = True
+        await asyncio.gather(*(service.stop() for service in self.services.values()))
+        await asyncio.gather(*(server.stop() for server in self._servers))
+        await asyncio.to_thread(procs.sweep, self.root, self.paths.pids)
+
+    async def __aenter__(self) -> SparkSim:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _reset(self) -> None:
+        """Start from a clean slate in a reused root: stop what a previous run left running,
+        drop its faults, containers and engine state, and empty the command logs. Keys are
+        kept, so a controller that pinned the host keys still trusts the nodes."""
+        procs.sweep(self.root, self.paths.pids)
+        self.clear_faults()
+        for node in self.nodes:
+            shutil.rmtree(node.paths.state, ignore_errors=True)
+            node.paths.commands_log.unlink(missing_ok=True)
+
+    def _key(self, path: Path) -> asyncssh.SSHKey:
+        """The ed25519 key at ``path``, generated (mode 600, with ``.pub``) when absent."""
+        if path.exists():
+            return asyncssh.read_private_key(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = asyncssh.generate_private_key("ssh-ed25519", comment=f"sparksim-{path.stem}")
+        key.write_private_key(path)
+        path.chmod(0o600)
+        key.write_public_key(path.with_name(path.name + ".pub"))
+        return key
+
+    def _node_env(self, node: SimNode) -> dict[str, str]:
+        return {
+            "HOME": str(node.home),
+            "PATH": f"{node.paths.bin}:/usr/bin:/bin",
+            "USER": SSH_USER,
+            "LOGNAME": SSH_USER,
+            "SHELL": "/bin/sh",
+            "LANG": "C.UTF-8",
+            ENV_ROOT: str(self.root),
+            ENV_NODE: node.name,
+        }
+
+    # --- the config -------------------------------------------------------------------------
+
+    @property
+    def head(self) -> SimNode:
+        return self.nodes[0]
+
+    @property
+    def vllm_url(self) -> str:
+        """Base URL of the fake vLLM when one runs (``http://<head>:<vllm_port>``)."""
+        return f"http://{self.head.host}:{self.vllm_port}"
+
+    def node(self, name: str) -> SimNode:
+        """The node called ``name``. Raises KeyError."""
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"no simulated node {name!r}")
+
+    def config_dict(self) -> dict[str, Any]:
+        """A CONFIG.md-shaped mapping for these nodes (valid only after ``start()``)."""
+        return {
+            "sparks": [
+                {"name": n.name, "host": n.host, "ssh_port": n.ssh_port, "ssh_user": SSH_USER}
+                for n in self.nodes
+            ],
+            "ssh": {
+                "key_file": str(self.paths.client_key),
+                "known_hosts": str(self.paths.known_hosts),
+            },
+            "vllm": {
+                "port": self.vllm_port,
+                "container": "vllm_node",
+                "image": "vllm-node",
+                "launch_dir": "~/spark-vllm-docker",
+                "hf_home": "~/.cache/huggingface",
+                "load_timeout_s": max(60, int(self._load_time * 10)),
+            },
+            "services": {
+                "disabled": [],
+                "overrides_file": str(self.root / "services-overrides.yaml"),
+            },
+            "models": {
+                "catalog_file": str(self.catalog) if self.catalog else "",
+                "overrides_file": str(self.root / "models-overrides.yaml"),
+                "local_roots": [str(self.paths.models)],
+            },
+        }
+
+    def write_config(self, path: Path, **section_overrides: Any) -> Path:
+        """Write ``config_dict()`` as YAML to ``path`` (atomically). Each keyword replaces
+        keys of that section (``vllm={"load_timeout_s": 30}``); a non-mapping replaces the
+        whole section. Returns ``path``."""
+        config = self.config_dict()
+        for section, value in section_overrides.items():
+            if isinstance(value, dict) and isinstance(config.get(section), dict):
+                config[section] = {**config[section], **value}
+            else:
+                config[section] = value
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    # --- settings and faults ----------------------------------------------------------------
+
+    def set_load_time(self, seconds: float) -> None:
+        """Load time of the next fake vLLM start."""
+        self._load_time = seconds
+        provision.write_settings(self.paths, load_time=seconds, token_rate=self._token_rate)
+
+    def set_token_rate(self, tokens_per_s: float) -> None:
+        """Token rate of the next fake vLLM start."""
+        self._token_rate = tokens_per_s
+        provision.write_settings(self.paths, load_time=self._load_time, token_rate=tokens_per_s)
+
+    def inject(self, node_name: str, fault: str, **params: Any) -> None:
+        """Set ``fault`` on a node (see ``faults`` for names and params). Raises KeyError for
+        an unknown node, ValueError for an unknown fault or bad params."""
+        node = self.node(node_name)
+        params = faults.validate(fault, params)
+        faults.store(node.paths, fault, params)
+        if fault == "model_missing":
+            hfcache.hide_repo(node.paths, params["repo"])
+
+    def clear_faults(self, node_name: str | None = None) -> None:
+        """Remove every fault of one node (or all nodes) and undo their lasting effects."""
+        for node in [self.node(node_name)] if node_name else self.nodes:
+            cleared = faults.clear(node.paths)
+            for repo in cleared.get("model_missing", {}).get("repos", []):
+                hfcache.restore_repo(node.paths, repo)
+
+    def active_faults(self, node_name: str) -> dict[str, dict[str, Any]]:
+        """The faults currently set on a node."""
+        return faults.read(self.node(node_name).paths)
+
+    # --- ground truth -----------------------------------------------------------------------
+
+    def _live_engine(self) -> dict[str, Any] | None:
+        state = read_json(self.head.paths.vllm_state)
+        if not state or not procs.alive(int(state.get("pid", 0) or 0)):
+            return None
+        return state
+
+    def running_model(self) -> str | None:
+        """Served model name of a live fake vLLM on the head that has turned healthy."""
+        state = self._live_engine()
+        return state["served_name"] if state and state.get("healthy_at") else None
+
+    def vllm_healthy_at(self) -> float | None:
+        """``time.time()`` at which the live fake vLLM turned healthy (None: none is)."""
+        state = self._live_engine()
+        return state.get("healthy_at") if state else None
+
+    def container_running(self, node_name: str, container: str | None = None) -> bool:
+        """True when a container record (``container``, or any) is running on the node;
+        records outlive a crashed engine, as real containers do."""
+        return any(
+            is_running(r) and container in (None, r["name"])
+            for r in all_records(self.node(node_name).paths)
+        )
+
+
+def _free_port(host: str) -> int:
+    """A port free on ``host`` right now (for the fake vLLM, which binds it later)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
