@@ -38,15 +38,22 @@ def _authority(host: str, scheme: str) -> tuple[str, int] | None:
 
 def is_cross_site(scope: Scope) -> bool:
     """True when the request's browser metadata shows it comes from a different origin."""
-    if _header(scope, b"sec-fetch-site") == "cross-site":
+    fetch_site = _header(scope, b"sec-fetch-site")
+    if fetch_site == "cross-site":
         return True
+    if fetch_site == "same-origin":
+        # The browser itself vouches for the origin. This matters behind a reverse proxy
+        # (StartOS serves the UI through one) where Host names the backend, not the page.
+        return False
     origin = _header(scope, b"origin")
     if origin is None:
         return False
     parsed = urlsplit(origin)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         return True  # "null" or an opaque origin: a sandboxed or file:// page
-    host = _header(scope, b"host")
+    # A cross-site page cannot set X-Forwarded-Host on a fetch without a CORS preflight we never
+    # grant, so when present it is the proxy's word for the host the browser addressed.
+    host = _header(scope, b"x-forwarded-host") or _header(scope, b"host")
     if host is None:
         return True
     origin_authority = _authority(parsed.netloc, parsed.scheme)

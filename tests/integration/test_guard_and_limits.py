@@ -40,6 +40,27 @@ async def test_same_origin_passes(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200
 
 
+async def test_behind_a_reverse_proxy(client: httpx.AsyncClient) -> None:
+    # The browser says same-origin; Host names the backend the proxy forwarded to.
+    r = await client.post(
+        "/api/schedule",
+        json={"name": "via proxy"},
+        headers={"Origin": "https://spark.local", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert r.status_code == 200
+    # Older browsers without Sec-Fetch-*: the proxy's X-Forwarded-Host is compared instead.
+    r = await client.post(
+        "/api/schedule",
+        json={"name": "via proxy"},
+        headers={"Origin": "https://spark.local", "X-Forwarded-Host": "spark.local"},
+    )
+    assert r.status_code == 200
+    r = await client.post(
+        "/api/schedule", json={"name": "x"}, headers={"Origin": "https://evil.example", "X-Forwarded-Host": "spark.local"}
+    )
+    assert r.status_code == 403
+
+
 async def test_same_host_other_port_is_cross_origin(client: httpx.AsyncClient) -> None:
     r = await client.post(
         "/api/schedule", json={"name": "x"}, headers={"Origin": "http://127.0.0.1:1"}
