@@ -115,11 +115,21 @@ _MILESTONES = [
     (re.compile(r"Application startup complete", re.I), 0.9),
 ]
 _SHARDS = re.compile(r"Loading safetensors checkpoint shards:\s+(\d+)%")
+# vLLM's log prefix: "ERROR 06-17 12:00:00 [core.py:708] " (level, date, time, source).
+_LOG_PREFIX = re.compile(r"^\s*(?:\(\w+ pid=\d+\)\s*)?(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s*")
+
+
+def _message(line: str) -> str:
+    """A log line without vLLM's level/timestamp/source prefix, for error sentences."""
+    return _LOG_PREFIX.sub("", line).strip()
+
+
 _STARTUP_COMPLETE = re.compile(r"Application startup complete", re.I)
 # Lines after which a loading vLLM will never become healthy: fail now, not at the timeout.
 _FATAL = re.compile(
     r"EngineCore encountered a fatal error|CUDA out of memory|torch\.OutOfMemoryError|"
     r"ValueError: .*(not enough|exceeds|larger than)|Engine process failed to start|"
+    r"EngineCore failed to start|Engine core initialization failed|"
     r"No such file or directory: .*config\.json|Error response from daemon",
     re.I,
 )
@@ -155,6 +165,9 @@ class SwapEngine:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = RunningModel(key=None, state="unknown")
         self._shutting_down = False
+        # Called synchronously as a real swap enters each phase, before the phase runs any
+        # command (the fault-matrix tests inject faults at an exact phase through this).
+        self.phase_listeners: list[Callable[[JobRecord, Phase], None]] = []
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -307,6 +320,8 @@ class SwapEngine:
     def _enter(self, job: JobRecord, phase: Phase, progress: float) -> None:
         job.enter(phase, progress)
         self._publish(job)
+        for listener in self.phase_listeners:
+            listener(job, phase)
         log.info("swap %s → %s: %s", job.job_id, job.model_key, phase.value)
 
     async def _run(self, job: JobRecord, plan: SwapPlan) -> None:
@@ -498,7 +513,7 @@ class SwapEngine:
                 async for line in lines:
                     job.log(plan.head, line)
                     if not fatal.done() and _FATAL.search(line):
-                        fatal.set_result(line.strip())
+                        fatal.set_result(_message(line))
                     if _STARTUP_COMPLETE.search(line):
                         started.set()
                     shards = _SHARDS.search(line)
