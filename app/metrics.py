@@ -6,6 +6,7 @@ Producers call the small methods below; nothing here blocks or does I/O.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -113,6 +114,13 @@ class Metrics:
             self.gpu_mem_used.labels(spark).set(used_mib)
         if total_mib is not None:
             self.gpu_mem_total.labels(spark).set(total_mib)
+
+    def gpu_unavailable(self, spark: str) -> None:
+        """No reading from ``spark`` (unreachable, nvidia-smi failed): drop its GPU series
+        rather than keep exporting the last figures as if they were current."""
+        for gauge in (self.gpu_util, self.gpu_mem_used, self.gpu_mem_total):
+            with contextlib.suppress(KeyError):
+                gauge.remove(spark)
 
     def service_state(self, key: str, up: bool) -> None:
         self.service_up.labels(key).set(1 if up else 0)

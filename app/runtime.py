@@ -24,7 +24,11 @@ from app.coordination.schedule import Schedule, ScheduleRegistry
 from app.coordination.webhook import WebhookSender
 from app.events import EventBus
 from app.metrics import Metrics
+from app.proxy.policy import MIB, ProxyLimits, ProxyPolicy
+from app.proxy.upstream import AiohttpUpstream, Upstream
+from app.services.monitor import ProbeSettings, StatusMonitor
 from app.services.registry import ServiceRegistry
+from app.services.vllm_logs import VllmLogs
 from app.swap.engine import SwapEngine, Timings
 
 log = logging.getLogger("spark_control")
@@ -45,6 +49,9 @@ class Runtime:
         ssh: SshTransport | None = None,
         http: httpx.AsyncClient | None = None,
         timings: Timings | None = None,
+        upstream: Upstream | None = None,
+        proxy_limits: ProxyLimits | None = None,
+        probes: ProbeSettings | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
@@ -83,6 +90,29 @@ class Runtime:
             timings=timings,
             metrics=self.metrics,
         )
+        # The OpenAI-compatible proxy: its own connection pool (separate from ``http``, which
+        # probes and the swap engine use with short timeouts).
+        self._owns_upstream = upstream is None
+        self.upstream: Upstream = upstream or AiohttpUpstream()
+        self.proxy = ProxyPolicy(
+            self.services,
+            lambda: self.engine.swapping,
+            self.metrics,
+            proxy_limits or ProxyLimits(upload_bytes=config.limits.max_upload_mb * MIB),
+        )
+        # Background probes of the Sparks and services; /api/status answers from their cache.
+        self.monitor = StatusMonitor(
+            config,
+            self.services,
+            ssh=self.ssh,
+            http=self.http,
+            events=self.events,
+            metrics=self.metrics,
+            clock=self.clock,
+            settings=probes,
+            head_model=self.engine,
+        )
+        self.vllm_logs = VllmLogs(config, self.ssh)
         self._background: set[asyncio.Task[Any]] = set()
 
     def _load_base_catalog(self) -> tuple[ModelDef, ...]:
@@ -132,6 +162,7 @@ class Runtime:
     async def start(self) -> None:
         for warning in self.warnings:
             log.warning("config: %s", warning)
+        self.spawn(self.monitor.run(), "status-probes")
         if self.config.configured:
             self.spawn(self._discover(), "discover-running-model")
             self.spawn(self.disk.run(), "disk-scan")
@@ -153,3 +184,5 @@ class Runtime:
         await self.ssh.close()
         if self._owns_http:
             await self.http.aclose()
+        if self._owns_upstream:
+            await self.upstream.aclose()

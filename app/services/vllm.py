@@ -12,6 +12,8 @@ import time
 import httpx
 import msgspec
 
+from app.services.http_failure import describe_http_failure
+
 
 class VllmProbe(msgspec.Struct, frozen=True):
     up: bool
@@ -61,7 +63,7 @@ async def one_token(
     except httpx.TimeoutException:
         return f"a one-token completion took longer than {timeout:g} s"
     except httpx.HTTPError as err:
-        return f"a one-token completion failed ({type(err).__name__})"
+        return f"a one-token completion failed ({describe_http_failure(err, timeout)})"
     if response.status_code != 200:
         return f"a one-token completion answered HTTP {response.status_code}"
     try:
@@ -78,10 +80,8 @@ async def probe_vllm_endpoint(client: httpx.AsyncClient, base: str, *, timeout: 
     started = time.perf_counter()
     try:
         response = await client.get(f"{base}/health", timeout=timeout)
-    except httpx.TimeoutException:
-        return VllmProbe(False, None, (), f"no answer within {timeout:g} s")
     except httpx.HTTPError as err:
-        return VllmProbe(False, None, (), f"unreachable ({type(err).__name__})")
+        return VllmProbe(False, None, (), describe_http_failure(err, timeout))
     latency = (time.perf_counter() - started) * 1000
     if response.status_code != 200:
         return VllmProbe(

@@ -116,7 +116,9 @@ _MILESTONES = [
 ]
 _SHARDS = re.compile(r"Loading safetensors checkpoint shards:\s+(\d+)%")
 # vLLM's log prefix: "ERROR 06-17 12:00:00 [core.py:708] " (level, date, time, source).
-_LOG_PREFIX = re.compile(r"^\s*(?:\(\w+ pid=\d+\)\s*)?(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s*")
+_LOG_PREFIX = re.compile(
+    r"^\s*(?:\(\w+ pid=\d+\)\s*)?(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s*"
+)
 
 
 def _message(line: str) -> str:
@@ -527,7 +529,9 @@ class SwapEngine:
         """Loading then verifying, with the head's log streamed into the job throughout."""
         fatal: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         started = asyncio.Event()
-        follower = asyncio.get_running_loop().create_task(self._follow_logs(job, plan, fatal, started))
+        follower = asyncio.get_running_loop().create_task(
+            self._follow_logs(job, plan, fatal, started)
+        )
         try:
             await self._load(job, plan, fatal, started)
             await self._verify(job, plan)
@@ -557,7 +561,9 @@ class SwapEngine:
             # Poll again after health_poll_s, or at once when the log says the server has
             # started (or that the engine died).
             hint = asyncio.ensure_future(started.wait())
-            await asyncio.wait([hint, fatal], timeout=t.health_poll_s, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                [hint, fatal], timeout=t.health_poll_s, return_when=asyncio.FIRST_COMPLETED
+            )
             hint.cancel()
             started.clear()
 

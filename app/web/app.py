@@ -19,6 +19,7 @@ from app.cluster.ssh import SshTransport
 from app.config import Config
 from app.coordination.webhook import WebhookSender
 from app.events import EventBus
+from app.proxy.upstream import Upstream
 from app.runtime import Runtime
 from app.swap.engine import Timings
 from app.web.errors import exception_handlers
@@ -38,12 +39,21 @@ def create_app(
     http: httpx.AsyncClient | None = None,
     timings: Timings | None = None,
     runtime: Runtime | None = None,
+    upstream: Upstream | None = None,
 ) -> Litestar:
     """Build the app for ``config``. Every external system may be substituted: the clock, the
     event bus, the webhook sender, the SSH transport, the HTTP client used for the Sparks'
-    services, and the engine's timings. Pass ``runtime`` to supply a fully built one instead."""
+    services, the engine's timings, and the proxy's ``upstream`` (``app.proxy.upstream``).
+    Pass ``runtime`` to supply a fully built one instead."""
     rt = runtime or Runtime(
-        config, clock=clock, events=events, webhook=webhook, ssh=ssh, http=http, timings=timings
+        config,
+        clock=clock,
+        events=events,
+        webhook=webhook,
+        ssh=ssh,
+        http=http,
+        timings=timings,
+        upstream=upstream,
     )
 
     def provide_runtime() -> Runtime:

@@ -90,6 +90,12 @@ def _looks_like_decode_error(exc: ValidationException) -> bool:
     return bool(_DECODE_HINTS.search(str(exc.detail or "")))
 
 
+def openai_error_body(message: str, type_: str, code: str | int) -> bytes:
+    """The error body of the OpenAI-compatible proxy routes: ``{"error": {message, type, code}}``
+    (the shape OpenAI SDKs parse). ``message`` must already be client-safe."""
+    return msgspec.json.encode({"error": {"message": message, "type": type_, "code": code}})
+
+
 def api_error_handler(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
     return _json(exc.status_code, {"detail": exc.detail, **exc.extra})
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request
+from litestar.background_tasks import BackgroundTask
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 HEARTBEAT_S = 15.0
@@ -31,8 +32,12 @@ def heartbeat() -> ServerSentEventMessage:
     return ServerSentEventMessage(comment="heartbeat")
 
 
-def sse_response(generator: Any) -> ServerSentEvent:
+def sse_response(generator: Any, background: BackgroundTask | None = None) -> ServerSentEvent:
+    """The SSE response for ``generator``. ``background`` runs once the response is over,
+    including when the client went away before the generator ever ran (so its ``finally``
+    never did): give it the same idempotent cleanup as the generator's ``finally``."""
     return ServerSentEvent(
         generator,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        background=background,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["footprint", "swap"]
+BENCHES = ["footprint", "swap", "proxy"]
 
 
 def main(argv: list[str]) -> int:

@@ -44,7 +44,17 @@ def one_run(config: Path) -> tuple[float, float]:
     port = free_port()
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--config", str(config), "--port", str(port), "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--log-level",
+            "WARNING",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -71,7 +81,9 @@ def one_run(config: Path) -> tuple[float, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.yaml"
-        text = SAMPLE_CONFIG.replace("KEY", f"{tmp}/id_ed25519").replace("KNOWN", f"{tmp}/known_hosts")
+        text = SAMPLE_CONFIG.replace("KEY", f"{tmp}/id_ed25519").replace(
+            "KNOWN", f"{tmp}/known_hosts"
+        )
         config.write_text(text)
         one_run(config)  # warm the filesystem cache: we measure start-up, not disk reads
         runs = [one_run(config) for _ in range(RUNS)]

@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.load_time < 0:
         parser.error("--load-time must be >= 0")
+    if args.nodes > 200:
+        parser.error("--nodes must be at most 200 (one 127.0.0.x address each)")
     return args
 
 

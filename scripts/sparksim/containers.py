@@ -82,7 +82,7 @@ def create(
         "extra_docker_args": extra_docker_args,
         "auto_remove": True,
         # A loaded model takes ~90 GB of the 120 GiB unified memory; vary it a little by model.
-        "gpu_mib": 88000 + int.from_bytes(model_seed[:2], "big") % 6000,
+        "gpu_mib": 90000 + int.from_bytes(model_seed[:2], "big") % 6000,
     }
     save(node, record)
     node.container_log(name).write_text("")

@@ -10,7 +10,8 @@ binds ``--host``/``--port`` first (a wildcard host means the head's own address)
    a clear error and exits 1 (the container record stays, as a real container would);
 2. logs "Loading model weights…" progress lines spread over ``load_time`` (from ``sim.json``,
    read at start), then "Loading weights took …";
-3. turns healthy (unless ``never_healthy``), records ``healthy_at`` (``time.time()``) in the
+3. turns healthy (unless ``never_healthy`` is set on a node of the cluster at that moment;
+   faults are read when they matter, not at start), records ``healthy_at`` (``time.time()``) in the
    head's ``state/vllm.json`` and logs "Application startup complete.";
 4. with ``crash_after_ready``, dies ``seconds`` later with an engine error in the log.
 
@@ -58,10 +59,6 @@ class Engine:
         self.cluster = [paths.node(name) for name in cluster]
         settings = read_settings(paths)
         self.load_time, self.token_rate = settings["load_time"], settings["token_rate"]
-        # Faults are read once, at start: a tensor-parallel engine fails if any rank does.
-        self.never_healthy = faults.first(self.cluster, "never_healthy") is not None
-        crash = faults.first(self.cluster, "crash_after_ready")
-        self.crash_after = float(crash[1]["seconds"]) if crash else None
         self.state = {
             "pid": os.getpid(),
             "served_name": serve.served_name,
@@ -145,7 +142,10 @@ class Engine:
             "gpu_model_runner.py:2541",
             "Capturing CUDA graphs (mixed prefill-decode, PIECEWISE)...",
         )
-        if self.never_healthy:
+        # Faults are read when they matter (a fault set while loading still applies), on every
+        # node of the cluster: a tensor-parallel engine fails if any of its ranks does.
+        crash = faults.first(self.cluster, "crash_after_ready")
+        if faults.first(self.cluster, "never_healthy") is not None:
             log("WARNING", "core.py:90", "Engine core is not responding; still initialising…")
             return
         log("INFO", "gpu_model_runner.py:2636", "Graph capturing finished in 0 secs, took 0.31 GiB")
@@ -158,8 +158,8 @@ class Engine:
             f"Starting vLLM API server on http://{self.serve.host}:{self.serve.port}",
         )
         log("INFO", "launcher.py:29", "Application startup complete.")
-        if self.crash_after is not None:
-            await asyncio.sleep(self.crash_after)
+        if crash is not None:
+            await asyncio.sleep(float(crash[1]["seconds"]))
             log("ERROR", "core.py:708", "EngineCore encountered a fatal error.")
             log(
                 "ERROR",
@@ -194,7 +194,10 @@ async def _serve(engine: Engine, app: VllmApp, sock: socket.socket) -> int:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
+    # without it Nagle + delayed ACKs hold a response's body segment back for ~40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -164,8 +164,11 @@ class SparkSim:
             return
         self._stopped = True
         await asyncio.gather(*(service.stop() for service in self.services.values()))
-        await asyncio.gather(*(server.stop() for server in self._servers))
+        for server in self._servers:
+            server.close()  # commands' process groups start terminating
+        # Meanwhile stop what outlives SSH sessions (the engine, detached or escaped children).
         await asyncio.to_thread(procs.sweep, self.root, self.paths.pids)
+        await asyncio.gather(*(server.wait_closed() for server in self._servers))
 
     async def __aenter__(self) -> SparkSim:
         await self.start()

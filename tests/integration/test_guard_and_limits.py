@@ -56,7 +56,9 @@ async def test_behind_a_reverse_proxy(client: httpx.AsyncClient) -> None:
     )
     assert r.status_code == 200
     r = await client.post(
-        "/api/schedule", json={"name": "x"}, headers={"Origin": "https://evil.example", "X-Forwarded-Host": "spark.local"}
+        "/api/schedule",
+        json={"name": "x"},
+        headers={"Origin": "https://evil.example", "X-Forwarded-Host": "spark.local"},
     )
     assert r.status_code == 403
 

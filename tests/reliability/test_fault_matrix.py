@@ -37,7 +37,9 @@ class Scenario:
     expected: dict[str, tuple[str, str | None]]
 
 
-def _until(last_effective: str, failed: tuple[str, str | None]) -> dict[str, tuple[str, str | None]]:
+def _until(
+    last_effective: str, failed: tuple[str, str | None]
+) -> dict[str, tuple[str, str | None]]:
     """Fails when injected up to and including ``last_effective``; no effect afterwards."""
     cut = PHASES.index(last_effective)
     return {p: failed if i <= cut else ("ready", None) for i, p in enumerate(PHASES)}
@@ -54,8 +56,18 @@ def scenarios() -> list[Scenario]:
             {},
             _until("loading", ("failed", f"did not become healthy within {LOAD_TIMEOUT_S} s")),
         ),
-        Scenario("crash_after_ready", "spark1", {"seconds": 0.0}, _until("loading", ("failed", "vLLM on spark1"))),
-        Scenario("ssh_drop", "spark1", {"after_s": 0.05}, _until("launching", ("failed", "connection was lost"))),
+        Scenario(
+            "crash_after_ready",
+            "spark1",
+            {"seconds": 0.0},
+            _until("loading", ("failed", "vLLM on spark1")),
+        ),
+        Scenario(
+            "ssh_drop",
+            "spark1",
+            {"after_s": 0.05},
+            _until("launching", ("failed", "connection was lost")),
+        ),
         Scenario("slow_stop", "spark1", {"seconds": 2.0}, ready_everywhere),
         Scenario("gpu_residual", "spark2", {"seconds": 1.5}, ready_everywhere),
         Scenario(
@@ -110,7 +122,11 @@ class Cell:
     @property
     def right(self) -> bool:
         webhook_ok = self.webhook == ("swap_complete" if self.state == "ready" else "swap_failed")
-        error_ok = (self.error is None) if self.expected_error is None else (self.expected_error in (self.error or ""))
+        error_ok = (
+            (self.error is None)
+            if self.expected_error is None
+            else (self.expected_error in (self.error or ""))
+        )
         return (
             self.state == self.expected_state
             and error_ok

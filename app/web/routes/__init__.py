@@ -6,7 +6,21 @@ from typing import Any
 
 
 def route_handlers() -> list[Any]:
-    from app.web.routes import health, lock, metrics, models, openapi, schedule, status, swap
+    from app.web.routes import (
+        dashboard,
+        events,
+        health,
+        lock,
+        logs,
+        metrics,
+        models,
+        openapi,
+        proxy,
+        schedule,
+        services,
+        status,
+        swap,
+    )
 
     return [
         *health.HANDLERS,
@@ -15,6 +29,11 @@ def route_handlers() -> list[Any]:
         *models.HANDLERS,
         *schedule.HANDLERS,
         *status.HANDLERS,
+        *services.HANDLERS,
+        *logs.HANDLERS,
+        *events.HANDLERS,
         *metrics.HANDLERS,
         *openapi.HANDLERS,
+        *proxy.HANDLERS,
+        *dashboard.HANDLERS,
     ]

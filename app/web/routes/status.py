@@ -1,61 +1,60 @@
-"""``GET /api/status``: one snapshot of everything the dashboard shows, served from memory."""
+"""``GET /api/status``: one snapshot of everything the dashboard shows, served from memory;
+``GET /api/health/deep``: the same probes, run now."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import msgspec
 from litestar import get
 
 from app.coordination.lock import LockStatus
+from app.services.monitor import DeepHealth
+from app.services.status import ServiceStatus, SparkStatus
+from app.swap.jobs import Job
 from app.web.deps import Rt
-
-
-class SparkStatus(msgspec.Struct, frozen=True):
-    name: str
-    host: str
-    role: str
-    reachable: bool | None
-    gpu: dict[str, Any] | None
 
 
 class ModelState(msgspec.Struct, frozen=True):
     key: str | None
     state: str
+    served_name: str | None = None
 
 
 class Status(msgspec.Struct, frozen=True):
     configured: bool
     sparks: list[SparkStatus]
-    services: list[dict[str, Any]]
+    services: list[ServiceStatus]
     model: ModelState
     lock: LockStatus
-    swap: dict[str, Any] | None
+    swap: Job | None
     warnings: list[str]
 
 
 @get("/api/status", tags=["status"], sync_to_thread=False)
 def status(rt: Rt) -> Status:
-    """The cluster as last observed; never waits on a Spark."""
-    sparks = [
-        SparkStatus(
-            name=spark.name,
-            host=spark.host,
-            role="head" if index == 0 else "worker",
-            reachable=None,
-            gpu=None,
-        )
-        for index, spark in enumerate(rt.config.sparks)
-    ]
+    """The cluster as last observed by the background probes; never waits on a Spark.
+
+    ``sparks``: every configured Spark (``reachable`` is null until first probed).
+    ``services``: every service — enabled ones ``up`` / ``down``, disabled ones ``disabled``.
+    ``model``: what the head serves. ``swap``: the real swap in progress, or null."""
+    running = rt.engine.running
+    active = rt.engine.active
     return Status(
         configured=rt.config.configured,
-        sparks=sparks,
-        services=[],
-        model=ModelState(key=None, state="unknown"),
+        sparks=rt.monitor.cache.sparks(),
+        services=rt.monitor.cache.services(),
+        model=ModelState(key=running.key, state=running.state, served_name=running.served_name),
         lock=rt.lock.status(),
-        swap=None,
+        swap=active.view() if active is not None else None,
         warnings=rt.warnings,
     )
 
 
-HANDLERS = [status]
+@get("/api/health/deep", tags=["status"])
+async def deep_health(rt: Rt) -> DeepHealth:
+    """Probe every Spark and every enabled service now (each bounded by the probe timeout)
+    and answer with what was found; ``ok`` is true when all are reachable / up. Disabled
+    services are listed but never contacted."""
+    return await rt.monitor.probe_now()
+
+
+HANDLERS = [status, deep_health]

@@ -1,0 +1,116 @@
+"""The vLLM container's log on a Spark, read over SSH with ``docker logs``.
+
+* ``tail(node, lines)`` returns the last ``lines`` lines (stdout and stderr merged in order,
+  as the SSH transport's ``stream`` delivers them); bounded by ``timeout`` seconds.
+* ``follow(node, lines)`` is the transport's stream of ``docker logs --tail N -f``: entering it
+  starts the remote process, leaving it (or cancelling the task inside it) terminates it.
+* Both first check that the container exists (one ``docker ps -a``), so a Spark without a
+  launched model answers :class:`NoContainer` instead of docker's error text as a "log".
+
+Errors: :class:`UnknownNode`, :class:`NoContainer`, :class:`LogsUnavailable` (a command that
+ran too long or failed) and the transport's ``SshError`` (unreachable Spark); each message is a
+sentence for the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+
+from app.cluster import commands as cmd
+from app.cluster.ssh import SshTransport
+from app.config import Config
+
+DEFAULT_LINES = 200
+MAX_LINES = 5000
+MAX_LINE_CHARS = 8192  # a progress bar rewritten with \r can make one enormous "line"
+TIMEOUT_S = 15.0
+
+
+class UnknownNode(Exception):
+    pass
+
+
+class NoContainer(Exception):
+    pass
+
+
+class LogsUnavailable(Exception):
+    pass
+
+
+def clip(line: str) -> str:
+    return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " …"
+
+
+class VllmLogs:
+    def __init__(self, config: Config, ssh: SshTransport, *, timeout: float = TIMEOUT_S) -> None:
+        self._config = config
+        self._ssh = ssh
+        self._timeout = timeout
+        self.container = config.vllm.container
+
+    def resolve(self, node: str | None) -> str:
+        """The Spark to read from: ``node``, or the head when None. Raises UnknownNode."""
+        if not self._config.configured:
+            raise UnknownNode("No Sparks are configured — run the Configure Sparks action first.")
+        if node is None or node == "":
+            return self._config.sparks[0].name
+        if self._config.spark(node) is None:
+            names = ", ".join(s.name for s in self._config.sparks)
+            raise UnknownNode(f"No Spark named {node[:64]!r} is configured (known: {names}).")
+        return node
+
+    def _command(self, lines: int, *, follow: bool) -> str:
+        return cmd.render(cmd.container_logs(self.container, tail=lines, follow=follow))
+
+    async def ensure_container(self, node: str) -> None:
+        """Raise NoContainer unless the vLLM container exists on ``node`` (running or not)."""
+        try:
+            async with asyncio.timeout(self._timeout):  # connecting included
+                result = await self._ssh.run(
+                    node, cmd.render(cmd.container_list(self.container)), timeout=self._timeout
+                )
+        except TimeoutError:
+            raise LogsUnavailable(
+                f"{node}: docker did not answer within {self._timeout:g} s."
+            ) from None
+        if not result.ok:
+            raise LogsUnavailable(
+                f"{node}: docker ps failed (exit status {result.exit_status}): {result.tail(2)}"
+            )
+        if not result.stdout.strip():
+            raise NoContainer(
+                f"{node} has no container named {self.container!r}: no model has been "
+                "launched there (or it was removed)."
+            )
+
+    async def tail(self, node: str, lines: int) -> list[str]:
+        """The last ``lines`` lines of the container log on ``node`` (resolved already)."""
+        await self.ensure_container(node)
+        collected: deque[str] = deque(maxlen=lines + 1)  # + the possible EOF artefact
+        try:
+            async with (
+                asyncio.timeout(self._timeout),
+                self._ssh.stream(node, self._command(lines, follow=False)) as output,
+            ):
+                async for line in output:
+                    collected.append(clip(line))
+            if collected and collected[-1] == "":
+                collected.pop()  # the stream's artefact at EOF, not a line of the log
+            while len(collected) > lines:
+                collected.popleft()
+        except TimeoutError:
+            raise LogsUnavailable(
+                f"{node}: docker logs did not finish within {self._timeout:g} s."
+            ) from None
+        return list(collected)
+
+    def follow(
+        self, node: str, lines: int
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[str]]:
+        """The live log of ``node``: the last ``lines`` lines, then every new one until the
+        container stops. Call ``ensure_container`` first for a clean NoContainer."""
+        return self._ssh.stream(node, self._command(lines, follow=True))

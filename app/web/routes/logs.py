@@ -1,0 +1,182 @@
+"""``GET /api/logs/vllm`` (the last lines of the vLLM container log on a Spark) and
+``GET /api/logs/vllm/stream`` (the same log, followed live, as Server-Sent Events).
+
+The stream runs ``docker logs --tail N -f <container>`` over SSH. It is opened before the
+response starts (so an unreachable Spark is a 502, not a broken stream) and closed — the
+remote process terminated — when the client goes away: in the generator's ``finally`` and,
+in case the generator never ran, in the response's background task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import get
+from litestar.background_tasks import BackgroundTask
+from litestar.params import QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from app.cluster.ssh import SshError
+from app.runtime import Runtime
+from app.services.vllm_logs import (
+    DEFAULT_LINES,
+    MAX_LINES,
+    LogsUnavailable,
+    NoContainer,
+    UnknownNode,
+    clip,
+)
+from app.web import sse
+from app.web.deps import Rt
+from app.web.errors import ApiError
+from app.web.responses import error_responses
+
+QUEUE_LINES = 1000  # lines buffered between SSH and a slow client (then SSH waits)
+
+NodeParam = Annotated[
+    str | None,
+    QueryParameter(
+        name="node", required=False, max_length=64, description="A Spark name (default: head)."
+    ),
+]
+LinesParam = Annotated[
+    int,
+    QueryParameter(
+        name="lines", ge=1, le=MAX_LINES, description=f"How many lines (1-{MAX_LINES})."
+    ),
+]
+
+
+class LogTail(msgspec.Struct, frozen=True):
+    node: str
+    container: str
+    lines: list[str]
+
+
+async def _checked_node(rt: Runtime, node: str | None) -> str:
+    """The Spark to read from, with its container present; raises ApiError (404/409/502)."""
+    logs = rt.vllm_logs
+    if not rt.config.configured:
+        raise ApiError(409, "No Sparks are configured — run the Configure Sparks action first.")
+    try:
+        name = logs.resolve(node)
+        await logs.ensure_container(name)
+    except UnknownNode as err:
+        raise ApiError(404, str(err)) from None
+    except NoContainer as err:
+        raise ApiError(404, str(err)) from None
+    except (LogsUnavailable, SshError) as err:
+        raise ApiError(502, _sentence(err)) from None
+    return name
+
+
+def _sentence(err: Exception) -> str:
+    return err.message if isinstance(err, SshError) else str(err)
+
+
+@get("/api/logs/vllm", tags=["logs"], responses=error_responses(400, 404, 409, 502))
+async def vllm_log_tail(
+    rt: Rt, node: NodeParam = None, lines: LinesParam = DEFAULT_LINES
+) -> LogTail:
+    """The last ``lines`` lines of the vLLM container log on ``node`` (the head by default)."""
+    name = await _checked_node(rt, node)
+    try:
+        found = await rt.vllm_logs.tail(name, lines)
+    except (LogsUnavailable, SshError) as err:
+        raise ApiError(502, _sentence(err)) from None
+    return LogTail(node=name, container=rt.vllm_logs.container, lines=found)
+
+
+class _End(msgspec.Struct, frozen=True):
+    detail: str
+
+
+class _Closer:
+    """Ends one log stream exactly once: stops the reader task, then leaves the transport's
+    stream context (which terminates the remote ``docker logs``). Shielded, so a caller that
+    is itself being cancelled (the client went away) cannot interrupt the cleanup."""
+
+    def __init__(self, context: contextlib.AbstractAsyncContextManager[Any]) -> None:
+        self._context = context
+        self._task: asyncio.Task[None] | None = None
+        self.reader: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._close())
+        await asyncio.shield(self._task)
+
+    async def _close(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.reader
+        with contextlib.suppress(Exception):
+            await self._context.__aexit__(None, None, None)
+
+
+async def _read(output: AsyncIterator[str], queue: asyncio.Queue[str | _End]) -> None:
+    held = 0  # empty lines wait for a next line: an empty "line" at EOF is not in the log
+    try:
+        async for line in output:
+            if not line:
+                held += 1
+                continue
+            for _ in range(held):
+                await queue.put("")
+            held = 0
+            await queue.put(clip(line))
+        await queue.put(_End("The log ended: the container stopped."))
+    except SshError as err:
+        await queue.put(_End(err.message))
+
+
+async def _follow(
+    node: str, output: AsyncIterator[str], closer: _Closer
+) -> AsyncIterator[ServerSentEventMessage]:
+    queue: asyncio.Queue[str | _End] = asyncio.Queue(maxsize=QUEUE_LINES)
+    closer.reader = asyncio.get_running_loop().create_task(_read(output, queue))
+    sent = 0
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), sse.HEARTBEAT_S)
+            except TimeoutError:
+                yield sse.heartbeat()
+                continue
+            sent += 1
+            if isinstance(item, _End):
+                yield sse.message("end", {"node": node, "detail": item.detail}, sent)
+                return
+            yield sse.message("log", {"node": node, "line": item}, sent)
+    finally:
+        await closer.close()
+
+
+@get(
+    "/api/logs/vllm/stream",
+    tags=["logs"],
+    responses=error_responses(400, 404, 409, 502),
+)
+async def vllm_log_stream(
+    rt: Rt, node: NodeParam = None, lines: LinesParam = DEFAULT_LINES
+) -> ServerSentEvent:
+    """Follow the vLLM container log on ``node`` (the head by default) as Server-Sent Events:
+    ``event: log`` ``{node, line}`` for the last ``lines`` lines and then each new one, and
+    ``event: end`` ``{node, detail}`` when the log ends (the container stopped). Closing the
+    connection stops the remote ``docker logs -f``."""
+    name = await _checked_node(rt, node)
+    context = rt.vllm_logs.follow(name, lines)
+    try:
+        output = await context.__aenter__()
+    except SshError as err:
+        raise ApiError(502, err.message) from None
+    closer = _Closer(context)
+    return sse.sse_response(_follow(name, output, closer), background=BackgroundTask(closer.close))
+
+
+HANDLERS = [vllm_log_tail, vllm_log_stream]

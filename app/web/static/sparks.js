@@ -1,0 +1,83 @@
+// The Sparks: reachability and the GPU figures of each node, with its last hour plotted.
+
+import { chartWindow, gpuChart } from "./chart.js";
+import { byId, fill, h, pill, reconcile } from "./dom.js";
+import { gib, num } from "./format.js";
+import { state, watch } from "./store.js";
+
+function stat(label, value, extra) {
+  return h("div", { class: "stat" }, h("div", { class: "stat-label" }, label), h("div", { class: "stat-value" }, value), extra || null);
+}
+
+function meter(pct, tone) {
+  const bar = h("div", { class: ["meter-fill", tone && `meter-${tone}`] });
+  bar.style.width = `${Math.max(0, Math.min(100, pct || 0))}%`; // CSSOM, allowed by the CSP
+  return h("div", { class: "meter", "aria-hidden": "true" }, bar);
+}
+
+function reachability(spark) {
+  if (spark.reachable === true) return pill("reachable", "ok");
+  if (spark.reachable === false) return pill("unreachable", "bad");
+  return pill("checking…", "muted");
+}
+
+function create() {
+  return h("article", { class: "card spark", "data-test": "spark" });
+}
+
+function update(el, spark) {
+  const gpu = spark.gpu || {};
+  const used = gpu.memory_used_mib;
+  const total = gpu.memory_total_mib;
+  const memPct = used !== undefined && used !== null && total ? (100 * used) / total : null;
+  const util = gpu.utilization_pct;
+  const history = state.history && state.history.sparks ? state.history.sparks[spark.name] : null;
+  const interval = (state.history && state.history.interval_s) || 5;
+  const unreachable = spark.reachable === false;
+  el.classList.toggle("spark-down", unreachable);
+  fill(
+    el,
+    h(
+      "header",
+      { class: "spark-head" },
+      h("div", null, h("h3", { class: "spark-name" }, spark.name), h("div", { class: "muted mono small" }, spark.host)),
+      h("div", { class: "spark-badges" }, pill(spark.role || "worker", spark.role === "head" ? "accent" : "muted"), reachability(spark)),
+    ),
+    h(
+      "div",
+      { class: "stats" },
+      stat("GPU", num(util, 0, " %"), meter(util, util > 85 ? "hot" : null)),
+      stat("Memory", used === undefined || used === null ? "—" : `${gib(used).replace(" GiB", "")} / ${gib(total)}`, meter(memPct, "mem")),
+      stat("Temp", num(gpu.temperature_c, 0, " °C")),
+      stat("Power", num(gpu.power_w, 0, " W")),
+    ),
+    h(
+      "figure",
+      { class: "chart-wrap" },
+      history && history.length ? gpuChart(history, interval) : h("div", { class: "chart-empty muted small" }, state.errors.history ? "GPU history not available" : "Collecting GPU history…"),
+      h(
+        "figcaption",
+        { class: "chart-legend small muted" },
+        h("span", { class: "key key-util" }, "GPU util"),
+        h("span", { class: "key key-mem" }, "Memory"),
+        h("span", { class: "chart-range" }, `last ${Math.round(chartWindow(history) / 60)} min · 0–100 %`),
+      ),
+    ),
+  );
+}
+
+function render() {
+  const el = byId("sparks");
+  const status = state.status;
+  if (!status) return;
+  if (!status.sparks || !status.sparks.length) {
+    fill(el, h("p", { class: "empty" }, "No Sparks configured yet."));
+    return;
+  }
+  for (const child of Array.from(el.children)) if (!child.dataset.key) child.remove();
+  reconcile(el, status.sparks, (s) => s.name, create, update);
+}
+
+export function mountSparks() {
+  watch(["status", "history"], render);
+}

@@ -1,0 +1,1 @@
+"""Tests of the Spark simulator (scripts/sparksim)."""
