@@ -10,7 +10,7 @@ Contract (see CONFIG.md in the product docs):
   message is one line naming the field (``config: $.sparks[1].ssh_port: expected int <= 65535``).
 * No file at all gives a ``Config`` with no Sparks (``Config.configured`` is False).
 * Environment variables override the file: ``VLLM_PORT``, ``VLLM_CONTAINER``,
-  ``DISABLED_SERVICES`` (comma list), ``MODELS_OVERRIDES``.
+  ``DISABLED_SERVICES`` (comma list), ``MODELS_OVERRIDES``, ``HF_TOKEN``.
 
 Nothing here is read at import time.
 """
@@ -74,6 +74,16 @@ class VllmSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     launch_dir: str = DEFAULT_LAUNCH_DIR
     hf_home: str = DEFAULT_HF_HOME
     load_timeout_s: int = DEFAULT_LOAD_TIMEOUT_S
+    # A Hugging Face token for gated models: sent to the head over SSH as an environment
+    # variable (the Sparks' sshd must AcceptEnv HF_TOKEN), never on a command line.
+    hf_token: Annotated[str, msgspec.Meta(max_length=512)] = ""
+
+    def __repr__(self) -> str:  # never let the token reach a log line through repr()
+        fields = ", ".join(
+            f"{name}={'***' if name == 'hf_token' and value else value!r}"
+            for name, value in msgspec.structs.asdict(self).items()
+        )
+        return f"VllmSettings({fields})"
 
 
 class ServicesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -253,6 +263,9 @@ def _apply_soft_settings(data: dict[str, Any], env: Mapping[str, str], warnings:
         services["disabled"] = list(parse_service_list(services["disabled"]))
     elif services.get("disabled") is None:
         services.pop("disabled", None)
+
+    if env.get("HF_TOKEN"):
+        vllm["hf_token"] = env["HF_TOKEN"]
 
     if env.get("MODELS_OVERRIDES"):
         models = data.get("models")

@@ -27,6 +27,34 @@ class RedactQuerySecrets(logging.Filter):
         return True
 
 
+class RedactSshEnv(logging.Filter):
+    """asyncssh logs the environment sent with a command at debug level (``Env: K=V``); the
+    HF token travels there, so its values are replaced whatever level is configured."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Env:" in message:
+            record.msg = re.sub(r"(Env:\s*[A-Za-z_][A-Za-z0-9_]*=).*", r"\1***", message)
+            record.args = ()
+        return True
+
+
+_REDACTOR = RedactQuerySecrets()
+_SSH_ENV_REDACTOR = RedactSshEnv()
+
+
+def install_redaction() -> None:
+    """Scrub query-string secrets from uvicorn's access log lines and environment values from
+    asyncssh's debug lines, however logging is set up (a logger-level filter runs before any
+    handler). Idempotent."""
+    access = logging.getLogger("uvicorn.access")
+    if _REDACTOR not in access.filters:
+        access.addFilter(_REDACTOR)
+    ssh = logging.getLogger("asyncssh")
+    if _SSH_ENV_REDACTOR not in ssh.filters:
+        ssh.addFilter(_SSH_ENV_REDACTOR)
+
+
 def configure_logging(level: str = "INFO") -> None:
     logging.config.dictConfig(
         {
@@ -54,3 +82,4 @@ def configure_logging(level: str = "INFO") -> None:
             },
         }
     )
+    install_redaction()

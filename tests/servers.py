@@ -11,7 +11,7 @@ import uvicorn
 
 
 @contextlib.asynccontextmanager
-async def serve(asgi_app: Any, *, timeout: float = 10.0) -> AsyncIterator[str]:
+async def serve(asgi_app: Any, *, timeout: float = 10.0, access_log: bool = False) -> AsyncIterator[str]:
     """Serve ``asgi_app`` on a free loopback port; yields its base URL, stops it on exit."""
     config = uvicorn.Config(
         asgi_app,
@@ -20,7 +20,7 @@ async def serve(asgi_app: Any, *, timeout: float = 10.0) -> AsyncIterator[str]:
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=2,
-        access_log=False,
+        access_log=access_log,
     )
     server = uvicorn.Server(config)
     # uvicorn installs signal handlers only in its own `run`; serve() in a task leaves ours alone.

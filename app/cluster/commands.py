@@ -141,15 +141,20 @@ def launch_cluster(
     verb_args: Sequence[str] = (),
     daemon: bool = False,
     env: Sequence[tuple[str, str]] = (),
+    container_env: Sequence[str] = (),
 ) -> Argv:
-    """``./launch-cluster.sh -n head,worker -t IMAGE --name C [-d] [-e K=V…] VERB ARGS…``
-    (run from the launch directory; options must precede the verb)."""
+    """``[env K=V…] ./launch-cluster.sh -n head,worker -t IMAGE --name C [-d] [-e NAME…] VERB
+    ARGS…`` (run from the launch directory; options must precede the verb). ``env`` is set for
+    the script itself; each ``container_env`` name is passed into the container with its value
+    taken from the environment (``-e NAME``), so values never appear in the command."""
     argv: list[str] = []
     if env:
         argv += ["env", *(f"{key}={value}" for key, value in env)]
     argv += ["./launch-cluster.sh", "-n", ",".join(hosts), "-t", image, "--name", container]
     if daemon:
         argv.append("-d")
+    for name in container_env:
+        argv += ["-e", name]
     argv.append(verb)
     argv += verb_args
     return tuple(argv)

@@ -492,7 +492,7 @@ class SwapEngine:
         self._enter(job, Phase.LAUNCHING, 0.25)
         self._set_running(plan.model.key, "loading", plan.model.served_name)
         result = await self._ssh.run(
-            plan.head, plan.launch(), timeout=self.timings.launch_timeout_s
+            plan.head, plan.launch(), timeout=self.timings.launch_timeout_s, env=plan.launch_env()
         )
         for line in (result.stdout + result.stderr).splitlines()[-50:]:
             job.log(plan.head, line)

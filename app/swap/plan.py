@@ -94,6 +94,11 @@ class SwapPlan:
             *model.knobs.vllm_flags(),
         )
 
+    def launch_env(self) -> dict[str, str]:
+        """Environment sent over SSH with the launch (secrets travel here, not in argv)."""
+        token = self.config.vllm.hf_token
+        return {"HF_TOKEN": token} if token else {}
+
     def launch(self) -> str:
         env: list[tuple[str, str]] = []
         if self.model.local_path is not None:
@@ -101,9 +106,14 @@ class SwapPlan:
             # is bind-mounted read-only at the same path, so `vllm serve <path>` finds it.
             path = self.model.local_path
             env.append((EXTRA_DOCKER_ARGS, f"-v {path}:{path}:ro"))
+        # `-e HF_TOKEN` without a value: the launch script passes it to `docker run`, which
+        # takes the value from the environment the SSH session carries.
+        container_env = ("HF_TOKEN",) if self.config.vllm.hf_token else ()
         return cmd.render(
             cmd.cd(self.launch_dir),
-            self._launch_cluster("exec", self.serve_args(), daemon=True, env=env),
+            self._launch_cluster(
+                "exec", self.serve_args(), daemon=True, env=env, container_env=container_env
+            ),
         )
 
     def logs(self, *, tail: int, follow: bool = False) -> str:

@@ -19,6 +19,7 @@ from app.cluster.ssh import SshTransport
 from app.config import Config
 from app.coordination.webhook import WebhookSender
 from app.events import EventBus
+from app.logs import install_redaction
 from app.proxy.upstream import Upstream
 from app.runtime import Runtime
 from app.swap.engine import Timings
@@ -45,6 +46,7 @@ def create_app(
     event bus, the webhook sender, the SSH transport, the HTTP client used for the Sparks'
     services, the engine's timings, and the proxy's ``upstream`` (``app.proxy.upstream``).
     Pass ``runtime`` to supply a fully built one instead."""
+    install_redaction()  # a lock token in ?token= must never reach an access log
     rt = runtime or Runtime(
         config,
         clock=clock,

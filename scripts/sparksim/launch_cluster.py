@@ -84,9 +84,14 @@ class Options:
                     self.name = value
                 else:
                     key, eq, val = value.partition("=")
-                    if not eq or not key:
-                        raise LaunchError(f"Error: -e expects KEY=VALUE, got {value!r}")
-                    self.env[key] = val
+                    if not key:
+                        raise LaunchError(f"Error: -e expects KEY=VALUE or KEY, got {value!r}")
+                    if eq:
+                        self.env[key] = val
+                    elif key in os.environ:
+                        # Like `docker run -e KEY`: the value comes from this environment, so a
+                        # secret passed over SSH never appears on a command line.
+                        self.env[key] = os.environ[key]
             elif arg == "-d":
                 self.daemon = True
             elif arg in ("--ray", "--no-ray"):
