@@ -11,6 +11,8 @@ from litestar.background_tasks import BackgroundTask
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 HEARTBEAT_S = 15.0
+# Declared on SSE handlers so the OpenAPI schema documents what they really send.
+EVENT_STREAM = "text/event-stream"
 
 
 def last_event_id(request: Request[Any, Any, Any], query_value: str | None = None) -> int:

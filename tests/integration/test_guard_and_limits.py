@@ -139,3 +139,15 @@ async def test_status_shows_config_warnings(spark_app) -> None:  # type: ignore[
         assert body["sparks"][0]["role"] == "head"
         assert any("vllm.port" in w and "8888" in w for w in body["warnings"])
         assert any("vllm.container" in w and "vllm_node" in w for w in body["warnings"])
+
+
+async def test_options_lists_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    for path, methods in [
+        ("/api/swap/lock", {"GET", "POST", "DELETE", "OPTIONS"}),
+        ("/api/swap", {"GET", "POST", "OPTIONS"}),
+        ("/api/schedule", {"GET", "POST", "OPTIONS"}),
+        ("/api/models", {"GET", "POST", "OPTIONS"}),
+    ]:
+        r = await client.options(path)
+        assert r.status_code == 204
+        assert {m.strip() for m in r.headers["allow"].split(",")} == methods, path

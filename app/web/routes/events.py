@@ -35,7 +35,7 @@ def _resume_from(request: Request[Any, Any, Any]) -> int | None:
     return sse.last_event_id(request)
 
 
-@get("/api/events", tags=["status"], sync_to_thread=False)
+@get("/api/events", tags=["status"], sync_to_thread=False, media_type=sse.EVENT_STREAM)
 def events(rt: Rt, request: Request[Any, Any, Any]) -> ServerSentEvent:
     """Every state change as Server-Sent Events with monotone ids; ``Last-Event-ID`` resumes
     from the bounded history (or sends ``resync`` when that is not possible)."""

@@ -63,7 +63,7 @@ def lock_status(rt: Rt) -> LockStatus:
     "/api/swap/lock",
     status_code=200,
     tags=["coordination"],
-    responses=error_responses(403),
+    responses=error_responses(400, 403),
     sync_to_thread=False,
 )
 def release_lock(

@@ -160,6 +160,7 @@ async def _follow(
 @get(
     "/api/logs/vllm/stream",
     tags=["logs"],
+    media_type=sse.EVENT_STREAM,
     responses=error_responses(400, 404, 409, 502),
 )
 async def vllm_log_stream(

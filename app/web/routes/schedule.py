@@ -40,7 +40,7 @@ def list_schedules(rt: Rt) -> ScheduleList:
     "/api/schedule/{schedule_id:str}",
     status_code=200,
     tags=["coordination"],
-    responses=error_responses(404),
+    responses=error_responses(400, 404),
     sync_to_thread=False,
 )
 def delete_schedule(

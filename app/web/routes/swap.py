@@ -16,7 +16,7 @@ from app.swap.preflight import Validation
 from app.web.deps import Rt
 from app.web.responses import error_responses
 from app.web.routes.lock import TOKEN_HEADER
-from app.web.sse import heartbeat, last_event_id, message, sse_response
+from app.web.sse import EVENT_STREAM, heartbeat, last_event_id, message, sse_response
 
 JOB_ID = r"^[a-f0-9]{8}$"
 
@@ -72,6 +72,7 @@ def get_job(job_id: JobId, rt: Rt) -> Job:
 @get(
     "/api/swap/{job_id:str}/stream",
     tags=["swap"],
+    media_type=EVENT_STREAM,
     responses=error_responses(400, 404),
     sync_to_thread=False,
 )
