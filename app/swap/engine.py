@@ -339,12 +339,12 @@ class SwapEngine:
                 task.uncancel()  # we handle the cancellation; later awaits must work normally
             await self._cancelled(job, plan)
         except SwapFailed as failure:
-            self._fail(job, failure.message, failure.returncode)
+            await self._fail(job, failure.message, failure.returncode)
         except SshError as err:
-            self._fail(job, err.message, 255)
+            await self._fail(job, err.message, 255)
         except Exception:
             log.exception("swap %s failed unexpectedly", job.job_id)
-            self._fail(
+            await self._fail(
                 job, "The swap failed because of an internal error; see the Spark Control log.", 1
             )
         else:
@@ -361,15 +361,35 @@ class SwapEngine:
                     job.state.value, self._clock.monotonic() - job.started_mono
                 )
 
-    def _fail(self, job: JobRecord, message: str, returncode: int) -> None:
+    async def _fail(self, job: JobRecord, message: str, returncode: int) -> None:
+        await self._reconcile_after_failure(job)
         job.finish(JobState.FAILED, returncode=returncode, error=message)
-        if self._running.state in ("loading", "unknown") or self._running.key == job.model_key:
-            self._set_running(
-                None, "failed" if job.phase in (Phase.LOADING, Phase.VERIFYING) else "unknown"
-            )
         self._publish(job)
         self._notify(job, "swap_failed")
         log.warning("swap %s → %s failed: %s", job.job_id, job.model_key, message)
+
+    async def _reconcile_after_failure(self, job: JobRecord) -> None:
+        """After a failed swap, report what the head really serves: a launch whose SSH
+        connection dropped may still have started the model, a preflight failure left the
+        previous one running. Bounded by the HTTP timeout; never raises."""
+        try:
+            probe = await vllm.probe_vllm_endpoint(
+                self._http, self._head_url(), timeout=self.timings.http_timeout_s
+            )
+        except Exception:
+            log.exception("could not probe the head after swap %s failed", job.job_id)
+            return
+        if probe.up and probe.models:
+            served = probe.models[0]
+            model = self._catalog().by_served_name(served)  # type: ignore[attr-defined]
+            self._set_running(model.key if model else None, "ready", served)
+        elif job.phase in (None, Phase.PREFLIGHT):
+            return  # nothing was touched; whatever ran before is reported as it was
+        elif job.phase == Phase.STOPPING:
+            self._set_running(None, "stopped")
+        else:
+            model = self._catalog().get(job.model_key)  # type: ignore[attr-defined]
+            self._set_running(job.model_key, "failed", model.served_name if model else None)
 
     async def _cancelled(self, job: JobRecord, plan: SwapPlan) -> None:
         if self._shutting_down:
