@@ -50,6 +50,9 @@ log = logging.getLogger("spark_control.swap")
 ModelState = Literal["unknown", "stopped", "loading", "ready", "failed"]
 
 
+DOWN_PROBES_BEFORE_FAILED = 2
+
+
 class Timings(msgspec.Struct, frozen=True):
     """How long the engine waits for what; tests shorten them."""
 
@@ -167,6 +170,7 @@ class SwapEngine:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = RunningModel(key=None, state="unknown")
         self._shutting_down = False
+        self._down_probes = 0  # consecutive failed health probes of the head (observe_health)
         # Called synchronously as a real swap enters each phase, before the phase runs any
         # command (the fault-matrix tests inject faults at an exact phase through this).
         self.phase_listeners: list[Callable[[JobRecord, Phase], None]] = []
@@ -213,16 +217,24 @@ class SwapEngine:
     def observe_health(self, seen: RunningModel, up: bool, models: tuple[str, ...]) -> None:
         """A status probe's verdict on the head's vLLM, probed while ``running`` was ``seen``.
 
-        Outside a swap, a ``ready`` model whose server stops answering becomes ``failed``, and
-        a ``failed`` one whose server answers and lists its served name again becomes
-        ``ready``. Ignored while a swap runs, or when the running model changed during the
-        probe (the verdict may predate that change; the swap's own checks decide)."""
+        Outside a swap, a ``ready`` model whose server fails ``DOWN_PROBES_BEFORE_FAILED``
+        probes in a row becomes ``failed`` (one lost probe on a busy head is not a crash); a
+        healthy server that lists a model is reported as serving it (``ready``), whatever was
+        reported before — a recovered engine, or a model someone started by hand. Ignored while
+        a swap runs, or when the running model changed during the probe (the verdict may
+        predate that change; the swap's own checks decide)."""
         if self._active is not None or self._running is not seen:
             return
-        if not up and seen.state == "ready":
-            self._set_running(seen.key, "failed", seen.served_name)
-        elif up and seen.state == "failed" and seen.served_name in models:
-            self._set_running(seen.key, "ready", seen.served_name)
+        if not up:
+            self._down_probes += 1
+            if seen.state == "ready" and self._down_probes >= DOWN_PROBES_BEFORE_FAILED:
+                self._set_running(seen.key, "failed", seen.served_name)
+            return
+        self._down_probes = 0
+        if models and (seen.state != "ready" or seen.served_name not in models):
+            served = seen.served_name if seen.served_name in models else models[0]
+            model = self._catalog().by_served_name(served)  # type: ignore[attr-defined]
+            self._set_running(model.key if model else None, "ready", served)
 
     async def discover_running(self) -> RunningModel:
         """Ask the head what it serves (after a restart of Spark Control)."""
