@@ -31,11 +31,12 @@ const matches = (pattern: string, value: string) => new RegExp(pattern).test(val
 
 export const WEBHOOK_URL_MAX = 2048
 export const WEBHOOK_SECRET_MAX = 512
+export const HF_TOKEN_MAX = 512
 
 /** What Configure Sparks writes: its form, checked and with blanks replaced by defaults. */
 export type SparkSettings = {
   sparks: SparkEntry[]
-  vllm: { port: number; container: string; image: string; launch_dir: string }
+  vllm: { port: number; container: string; image: string; launch_dir: string; hf_token: string }
   services: { disabled: string[]; ssh_users: Record<string, string> }
   webhook: { url: string; secret: string }
 }
@@ -213,6 +214,15 @@ export function validateSparkSettings(input: unknown): SparkSettings {
     )
   }
 
+  let hfToken = ''
+  if (vllm.hf_token !== null && vllm.hf_token !== undefined) {
+    if (typeof vllm.hf_token !== 'string') problems.push('Hugging Face token must be text.')
+    else if (vllm.hf_token.length > HF_TOKEN_MAX)
+      problems.push(`Hugging Face token is longer than ${HF_TOKEN_MAX} characters.`)
+    else if (/\s/.test(vllm.hf_token)) problems.push('Hugging Face token must not contain spaces.')
+    else hfToken = vllm.hf_token
+  }
+
   const disabled: string[] = []
   const rawDisabled = services.disabled ?? []
   if (!Array.isArray(rawDisabled)) {
@@ -250,7 +260,7 @@ export function validateSparkSettings(input: unknown): SparkSettings {
   if (problems.length > 0) throw new InvalidInput(problems)
   return {
     sparks,
-    vllm: { port, container, image, launch_dir: launchDir },
+    vllm: { port, container, image, launch_dir: launchDir, hf_token: hfToken },
     services: { disabled, ssh_users },
     webhook: { url, secret },
   }

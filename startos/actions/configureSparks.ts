@@ -15,6 +15,7 @@ import {
   applySparkSettings,
   patterns,
   validateSparkSettings,
+  HF_TOKEN_MAX,
   WEBHOOK_SECRET_MAX,
 } from '../validation'
 
@@ -165,6 +166,15 @@ export const inputSpec = InputSpec.of({
           { regex: patterns.remoteDir, description: 'An absolute path, or one starting with ~/' },
         ],
       }),
+      hf_token: Value.text({
+        name: 'Hugging Face token',
+        description:
+          'For gated models. Sent to the head Spark over SSH as HF_TOKEN (its sshd must AcceptEnv HF_TOKEN), never on a command line. Blank: none.',
+        required: false,
+        default: null,
+        masked: true,
+        maxLength: HF_TOKEN_MAX,
+      }),
     }),
   ),
   webhook: Value.object(
@@ -216,6 +226,7 @@ export function formValues(config: Config): T.DeepPartial<typeof inputSpec._TYPE
       container: config.vllm.container,
       image: config.vllm.image,
       launch_dir: config.vllm.launch_dir,
+      hf_token: config.vllm.hf_token || null,
     },
     webhook: { url: config.webhook.url || null, secret: config.webhook.secret || null },
   }

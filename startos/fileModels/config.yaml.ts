@@ -42,6 +42,7 @@ export const configShape = z.object({
       launch_dir: z.string().catch(DEFAULT_LAUNCH_DIR),
       hf_home: z.string().catch('~/.cache/huggingface'),
       load_timeout_s: z.number().int().catch(1800),
+      hf_token: z.string().catch(''),
     })
     .catch({
       port: DEFAULT_VLLM_PORT,
@@ -50,6 +51,7 @@ export const configShape = z.object({
       launch_dir: DEFAULT_LAUNCH_DIR,
       hf_home: '~/.cache/huggingface',
       load_timeout_s: 1800,
+      hf_token: '',
     }),
   services: z
     .object({

@@ -75,7 +75,7 @@ test('Configure Sparks asks for every Spark setting', async () => {
   }
 
   const vllm = spec.vllm.spec
-  assert.deepEqual(Object.keys(vllm), ['port', 'container', 'image', 'launch_dir'])
+  assert.deepEqual(Object.keys(vllm), ['port', 'container', 'image', 'launch_dir', 'hf_token'])
   assert.deepEqual(
     [vllm.port.required, vllm.port.default, vllm.port.placeholder],
     [false, null, '8888'],
@@ -85,6 +85,7 @@ test('Configure Sparks asks for every Spark setting', async () => {
   const webhook = spec.webhook.spec
   assert.equal(webhook.url.required, false)
   assert.equal(webhook.secret.masked, true, 'the webhook secret is masked')
+  assert.equal(vllm.hf_token.masked, true, 'the Hugging Face token is masked')
   assert.equal(webhook.secret.required, false)
 })
 
@@ -136,27 +137,27 @@ const refusals = [
   ],
   [
     'vLLM port 70000',
-    { vllm: { port: 70000, container: null, image: null, launch_dir: null } },
+    { vllm: { port: 70000, container: null, image: null, launch_dir: null, hf_token: null } },
     /vLLM port 70000 must be a whole number from 1 to 65535/,
   ],
   [
     'vLLM port 1.5',
-    { vllm: { port: 1.5, container: null, image: null, launch_dir: null } },
+    { vllm: { port: 1.5, container: null, image: null, launch_dir: null, hf_token: null } },
     /vLLM port 1\.5/,
   ],
   [
     'container a;b',
-    { vllm: { port: null, container: 'a;b', image: null, launch_dir: null } },
+    { vllm: { port: null, container: 'a;b', image: null, launch_dir: null, hf_token: null } },
     /container name "a;b" may use only/,
   ],
   [
     'an image with a space',
-    { vllm: { port: null, container: null, image: 'vllm node', launch_dir: null } },
+    { vllm: { port: null, container: null, image: 'vllm node', launch_dir: null, hf_token: null } },
     /image "vllm node" is not a Docker image reference/,
   ],
   [
     'a relative launch directory',
-    { vllm: { port: null, container: null, image: null, launch_dir: 'spark-vllm-docker' } },
+    { vllm: { port: null, container: null, image: null, launch_dir: 'spark-vllm-docker', hf_token: null } },
     /Launch directory "spark-vllm-docker" must be an absolute path/,
   ],
   [
@@ -219,7 +220,7 @@ test('a refused form writes nothing', async () => {
 test('every problem in a form is reported at once', () => {
   const form = validForm({
     sparks: [{ name: 'spark1', host: 'bad host', ssh_port: 70000, ssh_user: 'nvidia' }],
-    vllm: { port: 1.5, container: 'a;b', image: null, launch_dir: null },
+    vllm: { port: 1.5, container: 'a;b', image: null, launch_dir: null, hf_token: null },
     webhook: { url: 'ftp://x', secret: null },
   })
   assert.throws(
@@ -250,7 +251,7 @@ test('blank optional fields take their documented defaults', () => {
       disabled: [],
       ssh_users: { parakeet: '  ', kokoro: null, embeddings: null, qdrant: null },
     },
-    vllm: { port: null, container: '', image: null, launch_dir: '   ' },
+    vllm: { port: null, container: '', image: null, launch_dir: '   ', hf_token: null },
     webhook: { url: '', secret: null },
   })
   assert.deepEqual(settings.vllm, {
@@ -258,6 +259,7 @@ test('blank optional fields take their documented defaults', () => {
     container: 'vllm_node',
     image: 'vllm-node',
     launch_dir: '~/spark-vllm-docker',
+    hf_token: '',
   })
   assert.deepEqual(settings.services, { disabled: [], ssh_users: {} })
   assert.deepEqual(settings.webhook, { url: '', secret: '' })

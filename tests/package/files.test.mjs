@@ -24,6 +24,7 @@ test('merging nothing seeds a complete config with every default', async () => {
       launch_dir: '~/spark-vllm-docker',
       hf_home: '~/.cache/huggingface',
       load_timeout_s: 1800,
+      hf_token: '',
     },
     services: { disabled: [], overrides_file: '/data/services-overrides.yaml', ssh_users: {} },
     webhook: { url: '', secret: '' },
@@ -58,7 +59,7 @@ test('strings YAML 1.1 would read as booleans or numbers are quoted', async () =
         { name: 'on', host: '1:20', ssh_port: 22, ssh_user: 'y' },
         { name: 'no', host: '0777', ssh_port: 22, ssh_user: 'nvidia' },
       ],
-      vllm: { port: null, container: 'yes', image: null, launch_dir: '~' },
+      vllm: { port: null, container: 'yes', image: null, launch_dir: '~', hf_token: null },
     }),
     file,
   )

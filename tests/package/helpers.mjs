@@ -59,6 +59,7 @@ export function validForm(patch = {}) {
       container: 'vllm-gemma4',
       image: 'vllm-node:25.09',
       launch_dir: '/opt/spark-vllm-docker',
+      hf_token: 'hf_exampletoken',
     },
     webhook: { url: 'https://hooks.lan/spark', secret: 's3cret' },
     ...patch,
