@@ -11,7 +11,9 @@ import uvicorn
 
 
 @contextlib.asynccontextmanager
-async def serve(asgi_app: Any, *, timeout: float = 10.0, access_log: bool = False) -> AsyncIterator[str]:
+async def serve(
+    asgi_app: Any, *, timeout: float = 10.0, access_log: bool = False
+) -> AsyncIterator[str]:
     """Serve ``asgi_app`` on a free loopback port; yields its base URL, stops it on exit."""
     config = uvicorn.Config(
         asgi_app,
