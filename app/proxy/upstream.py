@@ -30,11 +30,15 @@ upstream fails mid-body.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
 import msgspec
-import yarl
+
+if TYPE_CHECKING:
+    import aiohttp
+
+# aiohttp is imported at the first proxied request, not at startup: it is a tenth of a second
+# of import time and several MB that an app nobody proxies through never needs.
 
 Headers = list[tuple[bytes, bytes]]
 Body = bytes | AsyncIterable[bytes] | None
@@ -94,6 +98,8 @@ class _AiohttpResponse:
         self.headers: Headers = [(k.lower(), v) for k, v in response.raw_headers]
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        import aiohttp
+
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
@@ -122,6 +128,8 @@ class AiohttpUpstream:
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None:
             t = self.timeouts
             self._session = aiohttp.ClientSession(
@@ -143,6 +151,9 @@ class AiohttpUpstream:
         return self._session
 
     async def open(self, method: str, url: str, headers: Headers, body: Body) -> UpstreamResponse:
+        import aiohttp
+        import yarl
+
         session = self._get_session()
         try:
             response = await session.request(

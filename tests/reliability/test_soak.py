@@ -48,6 +48,7 @@ SSH_DROP_MATCH = {
     "verifying": "docker logs",
 }
 FAULT_RATE = 0.35
+WARM_UP_SWAPS = 20
 
 
 def rss_mb() -> float:
@@ -294,9 +295,13 @@ async def test_soak(tmp_path: Path) -> None:
             ]
             started = time.monotonic()
             baseline_rss = None
+            rss_samples: list[float] = []
             for i in range(SWAPS):
                 await soak.one_swap(i)
-                if i == min(20, SWAPS - 1):
+                if i % 20 == 19:
+                    gc.collect()
+                    rss_samples.append(round(rss_mb(), 1))
+                if i == min(WARM_UP_SWAPS, SWAPS - 1):
                     gc.collect()
                     baseline_rss = rss_mb()
             elapsed = time.monotonic() - started
@@ -344,7 +349,8 @@ async def test_soak(tmp_path: Path) -> None:
         },
         "max real swaps running at once": soak.max_running,
         "invariant violations": len(soak.violations),
-        "RSS growth after warm-up (MB)": round(rss_growth, 1),
+        f"RSS growth after {WARM_UP_SWAPS} warm-up swaps (MB)": round(rss_growth, 1),
+        "RSS every 20 swaps (MB)": rss_samples,
         "leaked asyncio tasks": len(leaked_tasks),
         "leaked SSH channels": leaked_channels,
         "leaked upstream/SSH connections": leaked_connections,

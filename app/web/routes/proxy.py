@@ -210,7 +210,8 @@ class _Exchange:
         received = len(first)
         if received > limit:
             raise self._body_failed(_BodyTooLarge())
-        yield first
+        if first:  # never an empty chunk: in a chunked upload it would read as the end
+            yield first
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
