@@ -12,13 +12,14 @@ import uvicorn
 
 @contextlib.asynccontextmanager
 async def serve(
-    asgi_app: Any, *, timeout: float = 10.0, access_log: bool = False
+    asgi_app: Any, *, timeout: float = 10.0, access_log: bool = False, port: int = 0
 ) -> AsyncIterator[str]:
-    """Serve ``asgi_app`` on a free loopback port; yields its base URL, stops it on exit."""
+    """Serve ``asgi_app`` on loopback (a free port unless ``port`` is given, e.g. to restart a
+    server where a page expects it); yields its base URL, stops it on exit."""
     config = uvicorn.Config(
         asgi_app,
         host="127.0.0.1",
-        port=0,
+        port=port,
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=2,

@@ -7,19 +7,18 @@ chromium``). The models load in a realistic ~1.5 s so the swap's phases can be w
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from playwright.async_api import Browser, Playwright
 
 from app.services.monitor import ProbeSettings
 from scripts.demo import write_demo_catalog
 from scripts.sparksim import SparkSim
 from tests.cluster import FAST, ClusterHarness, running_app, sim_config, simulator
+from tests.servers import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -49,33 +48,10 @@ async def demo_app(sim: SparkSim, **config_sections: Any) -> AsyncIterator[Clust
         yield h
 
 
-@contextlib.asynccontextmanager
-async def serve_on_port(asgi_app: Any, port: int, *, timeout: float = 10.0) -> AsyncIterator[str]:
+def serve_on_port(asgi_app: Any, port: int) -> contextlib.AbstractAsyncContextManager[str]:
     """Serve ``asgi_app`` on a fixed loopback port (to restart a server where a page expects
     it); yields its base URL."""
-    config = uvicorn.Config(
-        asgi_app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        lifespan="on",
-        timeout_graceful_shutdown=1,
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(timeout):
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("server exited before it started")
-                await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout)
+    return serve(asgi_app, port=port)
 
 
 __all__ = [

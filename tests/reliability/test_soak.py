@@ -28,6 +28,7 @@ import yaml
 from app.services.monitor import ProbeSettings
 from app.swap.jobs import JobRecord, JobState, Phase
 from tests.cluster import ClusterHarness, running_app, sim_config, simulator
+from tests.reliability.test_fault_matrix import SSH_DROP_MATCH
 from tests.waits import wait_until
 
 SWAPS = int(os.environ.get("SOAK_SWAPS", "200"))
@@ -40,13 +41,6 @@ REPOS = {
     "llama-3.3-70b": "meta-llama/Llama-3.3-70B-Instruct",
 }
 PHASES = [p.value for p in Phase]
-SSH_DROP_MATCH = {
-    "preflight": "test -x",
-    "stopping": " stop",
-    "launching": "exec vllm serve",
-    "loading": "docker logs",
-    "verifying": "docker logs",
-}
 FAULT_RATE = 0.35
 WARM_UP_SWAPS = 20
 

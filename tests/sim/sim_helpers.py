@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import asyncssh
 import httpx
 
 from scripts.sparksim import SparkSim
+from tests.waits import wait_until
 
 DEADLINE_S = 30.0  # generous: other suites may share the machine's two cores
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,16 +57,7 @@ def stop_command(sim: SparkSim) -> str:
 async def wait_for(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
     """Poll ``predicate`` (sync or async) until it returns something truthy; returns that.
     Fails the test with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
+    return await wait_until(predicate, what, timeout)
 
 
 async def health(sim: SparkSim) -> int | None:
