@@ -1,6 +1,6 @@
 """Cold start and idle memory of the server process.
 
-Starts ``python -m app`` on a sample config (two Sparks that are never contacted at startup),
+Starts ``python -m app`` on a sample config (two Sparks on loopback ports nobody serves),
 measures the time from ``exec`` to the first ``GET /api/health`` 200, then the resident set size
 after the process has been idle for a second. Median of several runs.
 Targets: cold start ≤ 1.5 s, idle RSS ≤ 80 MB.
@@ -19,10 +19,12 @@ from pathlib import Path
 import httpx
 
 RUNS = 5
+# Two Sparks on loopback ports nobody serves: the app's background probes find them down, as
+# they would find powered-off Sparks, and no traffic leaves this machine.
 SAMPLE_CONFIG = """
 sparks:
-  - {name: spark1, host: 192.0.2.10}
-  - {name: spark2, host: 192.0.2.11}
+  - {name: spark1, host: 127.0.0.1, ssh_port: PORT1}
+  - {name: spark2, host: 127.0.0.2, ssh_port: PORT2}
 ssh: {key_file: KEY, known_hosts: KNOWN}
 """
 

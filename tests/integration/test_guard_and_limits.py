@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 async def test_cross_site_post_is_403(client: httpx.AsyncClient) -> None:
@@ -127,9 +135,14 @@ async def test_status_without_config_says_no_sparks(client: httpx.AsyncClient) -
     assert "no Sparks configured — run the Configure Sparks action" in body["warnings"]
 
 
-async def test_status_shows_config_warnings(spark_app) -> None:  # type: ignore[no-untyped-def]
+async def test_status_shows_config_warnings(spark_app, tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = {
-        "sparks": [{"name": "spark1", "host": "10.0.0.5"}],
+        # loopback on a port nobody serves: the background probes may only ever touch loopback
+        "sparks": [{"name": "spark1", "host": "127.0.0.1", "ssh_port": free_port()}],
+        "ssh": {
+            "key_file": str(tmp_path / "id_ed25519"),
+            "known_hosts": str(tmp_path / "known_hosts"),
+        },
         "vllm": {"port": "", "container": "a;b"},
     }
     async with spark_app(config) as c:
