@@ -32,8 +32,9 @@ from app.config import Spark
 log = logging.getLogger("spark_control.ssh")
 
 CONNECT_TIMEOUT_S = 10.0
-MAX_CHANNELS = 6
-MAX_STREAMS = 8
+# OpenSSH allows 10 sessions per connection (MaxSessions): commands and log streams share them.
+MAX_CHANNELS = 5
+MAX_STREAMS = 4
 
 
 class CommandResult(msgspec.Struct, frozen=True):

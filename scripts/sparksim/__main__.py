@@ -1,5 +1,5 @@
 """``python -m scripts.sparksim --nodes 2 --config-out PATH [--root DIR] [--load-time S]
-[--token-rate R] [--catalog FILE]``
+[--token-rate R] [--catalog FILE] [--ssh asyncssh|openssh|openssh-loopback]``
 
 Starts the simulated Sparks, writes the Spark Control config once every node accepts SSH,
 prints one line per node on stdout (``spark1 127.0.0.1:40123 home=…``), then runs until
@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from scripts.sparksim import hfcache
+from scripts.sparksim.openssh import BACKENDS
 from scripts.sparksim.sim import SparkSim
 
 
@@ -46,6 +47,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--load-time", type=float, default=3.0, help="fake vLLM load seconds (3)")
     parser.add_argument("--token-rate", type=_positive(float), default=50.0, help="tokens/s (50)")
     parser.add_argument("--catalog", type=Path, help="models.yaml whose repos fill the HF caches")
+    parser.add_argument(
+        "--ssh",
+        choices=BACKENDS,
+        default="asyncssh",
+        help="SSH server per node: asyncssh (default) or OpenSSH's sshd (see openssh.py)",
+    )
     args = parser.parse_args(argv)
     if args.load_time < 0:
         parser.error("--load-time must be >= 0")
@@ -68,7 +75,12 @@ async def run(args: argparse.Namespace) -> int:
     temporary = args.root is None
     root = Path(tempfile.mkdtemp(prefix="sparksim-")) if temporary else args.root
     sim = SparkSim(
-        root, args.nodes, load_time=args.load_time, token_rate=args.token_rate, catalog=args.catalog
+        root,
+        args.nodes,
+        load_time=args.load_time,
+        token_rate=args.token_rate,
+        catalog=args.catalog,
+        ssh=args.ssh,
     )
     try:
         try:

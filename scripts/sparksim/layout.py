@@ -14,6 +14,10 @@ programs: each invocation reads the files, acts, writes them back. The layout::
     <root>/<node>/state/             containers/<name>.json + .log, gpu.json, vllm.json, hidden/
     <root>/<node>/faults.json        injected faults (see ``faults``)
     <root>/<node>/commands.log       every command string the node's SSH server ran
+    <root>/<node>/sshd/              under OpenSSH (``openssh``): sshd_config, authorized_keys,
+                                     the recording login shell, sshd.log
+    <root>/python/                   under OpenSSH, when the nodes' users cannot run ours: a
+                                     small virtual environment (``interpreter``)
 
 Stdlib only: the fakes import this module under ``python -S`` to start fast.
 """

@@ -15,6 +15,9 @@ Contract of :class:`SparkSim`:
 * Ground truth for tests, read from the nodes' state (never through the controller):
   ``running_model()``, ``container_running()``, ``vllm_healthy_at()``.
 * ``inject()`` / ``clear_faults()`` manage the faults documented in ``faults``.
+* ``ssh="openssh"`` serves the nodes with OpenSSH's sshd instead of asyncssh, each node in a
+  network namespace of its own when root (see ``openssh``; ``SparkSim.openssh`` is then that
+  hosting, else None).
 * ``await stop()`` stops the SSH servers (terminating the commands they run) and every
   process the fakes left behind (the fake vLLM, followers). Idempotent. Also an async
   context manager.
@@ -27,6 +30,7 @@ import json
 import shutil
 import socket
 import sys
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +38,7 @@ from typing import Any
 import asyncssh
 import yaml
 
-from scripts.sparksim import fake_services, faults, hfcache, procs, provision
+from scripts.sparksim import fake_services, faults, hfcache, openssh, procs, provision
 from scripts.sparksim.containers import all_records, is_running
 from scripts.sparksim.layout import ENV_NODE, ENV_ROOT, NodePaths, SimPaths, read_json
 from scripts.sparksim.sshd import NodeSSHServer
@@ -44,12 +48,14 @@ SSH_USER = "nvidia"
 
 @dataclass
 class SimNode:
-    """One simulated Spark. ``commands`` lists every command string its SSH server ran."""
+    """One simulated Spark. ``commands`` lists every command string its SSH server ran;
+    ``user`` is the SSH login user."""
 
     name: str
     host: str
     paths: NodePaths
     ssh_port: int = 0
+    user: str = SSH_USER
     commands: list[str] = field(default_factory=list)
 
     @property
@@ -76,6 +82,7 @@ class SparkSim:
         catalog: Path | None = None,
         first_host: int = 1,
         vllm_port: int | None = None,
+        ssh: str = "asyncssh",
     ) -> None:
         if not 1 <= nodes <= 200 or not 1 <= first_host <= 254 - nodes:
             raise ValueError("nodes must be 1-200 and fit in 127.0.0.1-254")
@@ -89,6 +96,14 @@ class SparkSim:
         ]
         self.vllm_port = vllm_port or 0
         self._servers: list[NodeSSHServer] = []
+        if ssh not in openssh.BACKENDS:
+            raise ValueError(f"ssh must be one of {', '.join(openssh.BACKENDS)}")
+        # Real sshd per node (see ``openssh``): hosts, users and servers come from there.
+        self.openssh = (
+            openssh.OpenSSHCluster(self.root, loopback=ssh == "openssh-loopback")
+            if ssh != "asyncssh"
+            else None
+        )
         self.services: dict[str, fake_services.ServiceServer] = {}
         self._started = self._stopped = False
 
@@ -108,13 +123,16 @@ class SparkSim:
         provision.provision_shared(self.paths)
         provision.write_settings(self.paths, load_time=self._load_time, token_rate=self._token_rate)
         python = sys.executable  # absolute: the fakes run with exactly this interpreter
+        if self.openssh is not None:  # hosts, users, and an interpreter those users can run
+            python = await asyncio.to_thread(self.openssh.prepare, self.nodes, python)
+        server_type = self.openssh.server if self.openssh else NodeSSHServer
         for node in self.nodes:
             provision.provision_node(node.paths, python, repos)
             self._servers.append(
-                NodeSSHServer(
+                server_type(
                     node=node.paths,
                     host=node.host,
-                    user=SSH_USER,
+                    user=node.user,
                     host_key=self._key(node.paths.host_key),
                     client_key=client_key,
                     env=self._node_env(node),
@@ -132,7 +150,9 @@ class SparkSim:
             ],
         )
         if not self.vllm_port:
-            self.vllm_port = _free_port(self.head.host)
+            self.vllm_port = (self.openssh.free_port if self.openssh else _free_port)(
+                self.head.host
+            )
         await self._start_services()
 
     async def _start_services(self) -> None:
@@ -142,7 +162,7 @@ class SparkSim:
         node = self.nodes[1] if len(self.nodes) > 1 else self.head
         for key, fake in fake_services.FAKES.items():
             self.services[key] = fake_services.ServiceServer(fake(), node.host)
-            await self.services[key].start()
+            await self._on_host(node.host, self.services[key].start())
         entries = [{"key": k, "node": node.name, "port": s.port} for k, s in self.services.items()]
         path = self.root / "services-overrides.yaml"
         tmp = path.with_name(f".{path.name}.tmp")
@@ -155,7 +175,11 @@ class SparkSim:
 
     async def start_service(self, key: str) -> None:
         """Bring fake service ``key`` back on its port. Raises KeyError, OSError."""
-        await self.services[key].start()
+        await self._on_host(self.services[key].host, self.services[key].start())
+
+    def _on_host(self, host: str, coro: Coroutine[Any, Any, None]) -> Awaitable[None]:
+        """``coro``, its sockets opened where ``host`` lives (a namespace under OpenSSH)."""
+        return self.openssh.on_network(host, coro) if self.openssh else coro
 
     async def stop(self) -> None:
         """Stop every SSH server and every process the simulator started. Idempotent."""
@@ -169,6 +193,8 @@ class SparkSim:
         # Meanwhile stop what outlives SSH sessions (the engine, detached or escaped children).
         await asyncio.to_thread(procs.sweep, self.root, self.paths.pids)
         await asyncio.gather(*(server.wait_closed() for server in self._servers))
+        if self.openssh is not None:
+            await asyncio.to_thread(self.openssh.teardown)
 
     async def __aenter__(self) -> SparkSim:
         await self.start()
@@ -232,7 +258,7 @@ class SparkSim:
         """A CONFIG.md-shaped mapping for these nodes (valid only after ``start()``)."""
         return {
             "sparks": [
-                {"name": n.name, "host": n.host, "ssh_port": n.ssh_port, "ssh_user": SSH_USER}
+                {"name": n.name, "host": n.host, "ssh_port": n.ssh_port, "ssh_user": n.user}
                 for n in self.nodes
             ],
             "ssh": {
