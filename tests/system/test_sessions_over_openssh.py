@@ -33,8 +33,9 @@ async def test_sessions_run_as_the_node_user_with_the_node_environment(
     multi_line = "cat\necho 'to stderr' >&2; exit 7"
     r = await ssh.run("spark2", multi_line, timeout=10, stdin="from stdin\n")
     assert (r.exit_status, r.stdout, r.stderr) == (7, "from stdin\n", "to stderr\n")
-    assert list(sim.node("spark2").commands)[-2:] == [probe, multi_line]
-    assert sim.node("spark2").commands[-1] == multi_line
+    # Recorded exactly as sent (the app's background probes and disk scans interleave theirs).
+    ours = [c for c in sim.node("spark2").commands if c in (probe, multi_line)]
+    assert ours[-2:] == [probe, multi_line]
 
 
 def leftovers(root: Path, group: str, namespaces: list[str]) -> list[str]:
