@@ -69,6 +69,8 @@ def one_run(config: Path) -> tuple[float, float]:
                         break
                 except httpx.TransportError:
                     pass
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the server exited with status {proc.returncode}")
                 if time.perf_counter() > deadline:
                     raise RuntimeError("server did not become healthy within 30 s")
                 time.sleep(0.005)
@@ -83,8 +85,11 @@ def one_run(config: Path) -> tuple[float, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.yaml"
-        text = SAMPLE_CONFIG.replace("KEY", f"{tmp}/id_ed25519").replace(
-            "KNOWN", f"{tmp}/known_hosts"
+        text = (
+            SAMPLE_CONFIG.replace("KEY", f"{tmp}/id_ed25519")
+            .replace("KNOWN", f"{tmp}/known_hosts")
+            .replace("PORT1", str(free_port()))
+            .replace("PORT2", str(free_port()))
         )
         config.write_text(text)
         one_run(config)  # warm the filesystem cache: we measure start-up, not disk reads
