@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import secrets
 from collections.abc import Callable
 from typing import Literal
@@ -33,7 +32,6 @@ import msgspec
 
 from app.catalog.models import ModelDef
 from app.clock import Clock
-from app.cluster.gpu import parse_gpu_csv
 from app.cluster.ssh import SshError, SshTransport
 from app.config import Config
 from app.coordination.lock import SwapLock
@@ -41,9 +39,20 @@ from app.coordination.webhook import SwapEvent, WebhookSender
 from app.events import EventBus
 from app.metrics import Metrics
 from app.services import vllm
+from app.swap import log_signals as signals
+from app.swap.errors import (
+    JobFinished,
+    JobNotFound,
+    NotConfigured,
+    SwapFailed,
+    SwapInProgress,
+    UnknownModel,
+)
 from app.swap.jobs import Job, JobHistory, JobRecord, JobState, Phase
 from app.swap.plan import SwapPlan
 from app.swap.preflight import Check, Validation, run_checks
+from app.swap.settings import Timings
+from app.swap.stopping import ClusterStopper
 
 log = logging.getLogger("spark_control.swap")
 
@@ -53,91 +62,10 @@ ModelState = Literal["unknown", "stopped", "loading", "ready", "failed"]
 DOWN_PROBES_BEFORE_FAILED = 2
 
 
-class Timings(msgspec.Struct, frozen=True):
-    """How long the engine waits for what; tests shorten them."""
-
-    command_timeout_s: float = 30.0
-    stop_timeout_s: float = 180.0
-    launch_timeout_s: float = 300.0
-    health_poll_s: float = 0.2
-    http_timeout_s: float = 5.0
-    verify_timeout_s: float = 60.0
-    gpu_poll_s: float = 0.5
-    gpu_release_timeout_s: float = 120.0
-    gpu_free_threshold_mib: float = 10240.0
-    cleanup_timeout_s: float = 60.0
-
-
 class RunningModel(msgspec.Struct, frozen=True):
     key: str | None
     state: ModelState
     served_name: str | None = None
-
-
-class UnknownModel(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"No model with key {key!r} in the catalog.")
-
-
-class SwapInProgress(Exception):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"A swap is already running (job {job_id}); wait for it or cancel it.")
-        self.job_id = job_id
-
-
-class NotConfigured(Exception):
-    def __init__(self) -> None:
-        super().__init__("No Sparks are configured — run the Configure Sparks action first.")
-
-
-class JobNotFound(Exception):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"No swap job with id {job_id!r}.")
-
-
-class JobFinished(Exception):
-    def __init__(self, job_id: str, state: str) -> None:
-        super().__init__(f"Swap job {job_id} has already finished ({state}).")
-
-
-class SwapFailed(Exception):
-    """Internal: ends a swap as ``failed`` with this sentence and returncode."""
-
-    def __init__(self, message: str, returncode: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.returncode = returncode
-
-
-# Log milestones of a loading vLLM: (pattern, progress reached when seen).
-_MILESTONES = [
-    (re.compile(r"Starting vLLM API server|vLLM API server version", re.I), 0.35),
-    (re.compile(r"Loading (model )?weights|Loading safetensors", re.I), 0.45),
-    (re.compile(r"Loading weights took|Model loading took", re.I), 0.7),
-    (re.compile(r"(graph capturing|CUDA graphs|KV cache)", re.I), 0.8),
-    (re.compile(r"Application startup complete", re.I), 0.9),
-]
-_SHARDS = re.compile(r"Loading safetensors checkpoint shards:\s+(\d+)%")
-# vLLM's log prefix: "ERROR 06-17 12:00:00 [core.py:708] " (level, date, time, source).
-_LOG_PREFIX = re.compile(
-    r"^\s*(?:\(\w+ pid=\d+\)\s*)?(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s*"
-)
-
-
-def _message(line: str) -> str:
-    """A log line without vLLM's level/timestamp/source prefix, for error sentences."""
-    return _LOG_PREFIX.sub("", line).strip()
-
-
-_STARTUP_COMPLETE = re.compile(r"Application startup complete", re.I)
-# Lines after which a loading vLLM will never become healthy: fail now, not at the timeout.
-_FATAL = re.compile(
-    r"EngineCore encountered a fatal error|CUDA out of memory|torch\.OutOfMemoryError|"
-    r"ValueError: .*(not enough|exceeds|larger than)|Engine process failed to start|"
-    r"EngineCore failed to start|Engine core initialization failed|"
-    r"No such file or directory: .*config\.json|Error response from daemon",
-    re.I,
-)
 
 
 class SwapEngine:
@@ -164,6 +92,7 @@ class SwapEngine:
         self._webhook = webhook
         self._clock = clock
         self.timings = timings or Timings()
+        self._stopper = ClusterStopper(ssh, self.timings, clock)
         self._metrics = metrics
         self.history = JobHistory()
         self._active: JobRecord | None = None
@@ -418,7 +347,7 @@ class SwapEngine:
             # though our task was cancelled.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(self.timings.cleanup_timeout_s):
-                    await asyncio.shield(self._stop_quietly(plan))
+                    await asyncio.shield(self._stopper.stop_quietly(plan))
             self._set_running(None, "stopped")
         job.finish(JobState.CANCELLED, error="The swap was cancelled.")
         self._publish(job)
@@ -439,17 +368,6 @@ class SwapEngine:
             )
         )
 
-    async def _run_ok(self, node: str, command: str, *, timeout: float, what: str) -> str:
-        """Run a command that must succeed; its failure ends the swap with ``what``."""
-        result = await self._ssh.run(node, command, timeout=timeout)
-        if not result.ok:
-            tail = result.tail()
-            raise SwapFailed(
-                f"{what} on {node} (exit status {result.exit_status}){': ' + tail if tail else ''}.",
-                result.exit_status,
-            )
-        return result.stdout
-
     async def _preflight(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.PREFLIGHT, 0.02)
         checks = await run_checks(self._ssh, plan)
@@ -463,62 +381,7 @@ class SwapEngine:
     async def _stop(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.STOPPING, 0.1)
         self._set_running(None, "stopped")
-        result = await self._ssh.run(plan.head, plan.stop(), timeout=self.timings.stop_timeout_s)
-        for line in (result.stdout + result.stderr).splitlines()[-20:]:
-            job.log(plan.head, line)
-        job.advance(0.14)
-        await asyncio.gather(*(self._ensure_container_gone(job, plan, node) for node in plan.nodes))
-        job.advance(0.17)
-        await asyncio.gather(*(self._wait_gpu_released(job, plan, node) for node in plan.nodes))
-        job.advance(0.2)
-
-    async def _ensure_container_gone(self, job: JobRecord, plan: SwapPlan, node: str) -> None:
-        timeout = self.timings.command_timeout_s
-        listed = await self._run_ok(
-            node, plan.container_present(), timeout=timeout, what="Listing containers failed"
-        )
-        if not listed.strip():
-            return
-        job.log(node, f"container {plan.container} still present after stop; removing it")
-        await self._run_ok(
-            node,
-            plan.container_remove(),
-            timeout=timeout,
-            what=f"Removing container {plan.container} failed",
-        )
-        listed = await self._run_ok(
-            node, plan.container_present(), timeout=timeout, what="Listing containers failed"
-        )
-        if listed.strip():
-            raise SwapFailed(
-                f"Container {plan.container} is still present on {node} after docker rm -f."
-            )
-
-    async def _wait_gpu_released(self, job: JobRecord, plan: SwapPlan, node: str) -> None:
-        """GB10 frees unified memory lazily after a container stops: wait until it is low."""
-        t = self.timings
-        deadline = self._clock.monotonic() + t.gpu_release_timeout_s
-        reported = False
-        while True:
-            out = await self._run_ok(
-                node, plan.gpu_query(), timeout=t.command_timeout_s, what="nvidia-smi failed"
-            )
-            samples = parse_gpu_csv(out)
-            used = max((s.memory_used_mib or 0.0 for s in samples), default=0.0)
-            if (
-                not samples
-                or all(s.memory_used_mib is None for s in samples)
-                or used < t.gpu_free_threshold_mib
-            ):
-                return
-            if not reported:
-                job.log(node, f"waiting for GPU memory to be released ({used:.0f} MiB in use)")
-                reported = True
-            if self._clock.monotonic() >= deadline:
-                raise SwapFailed(
-                    f"GPU memory on {node} stayed at {used:.0f} MiB for {t.gpu_release_timeout_s:g} s after the stop."
-                )
-            await asyncio.sleep(t.gpu_poll_s)
+        await self._stopper.stop(job, plan)
 
     async def _launch(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.LAUNCHING, 0.25)
@@ -546,16 +409,13 @@ class SwapEngine:
             async with self._ssh.stream(plan.head, plan.logs(tail=200, follow=True)) as lines:
                 async for line in lines:
                     job.log(plan.head, line)
-                    if not fatal.done() and _FATAL.search(line):
-                        fatal.set_result(_message(line))
-                    if _STARTUP_COMPLETE.search(line):
+                    if not fatal.done() and signals.FATAL.search(line):
+                        fatal.set_result(signals.message(line))
+                    if signals.STARTUP_COMPLETE.search(line):
                         started.set()
-                    shards = _SHARDS.search(line)
-                    if shards:
-                        job.advance(0.45 + 0.25 * int(shards.group(1)) / 100)
-                    for pattern, progress in _MILESTONES:
-                        if pattern.search(line):
-                            job.advance(progress)
+                    progress = signals.progress_for(line)
+                    if progress is not None:
+                        job.advance(progress)
 
     async def _load_and_verify(self, job: JobRecord, plan: SwapPlan) -> None:
         """Loading then verifying, with the head's log streamed into the job throughout."""
@@ -616,16 +476,6 @@ class SwapEngine:
         )
         if problem:
             raise SwapFailed(f"vLLM on {plan.head} lists {name} but {problem}.")
-
-    async def _stop_quietly(self, plan: SwapPlan) -> None:
-        """Best-effort stop used by cancel: stop, then remove leftovers on every node."""
-        with contextlib.suppress(SshError):
-            await self._ssh.run(plan.head, plan.stop(), timeout=self.timings.stop_timeout_s)
-        for node in plan.nodes:
-            with contextlib.suppress(SshError):
-                await self._ssh.run(
-                    node, plan.container_remove(), timeout=self.timings.command_timeout_s
-                )
 
     # --- lifecycle -------------------------------------------------------------------------
 

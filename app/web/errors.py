@@ -20,7 +20,7 @@ from app.catalog.local_paths import LocalPathRefused
 from app.catalog.manager import CatalogChangeError
 from app.coordination.lock import LockConflict, Locked, LockForbidden
 from app.coordination.schedule import RegistryFull
-from app.swap.engine import JobFinished, JobNotFound, NotConfigured, SwapInProgress, UnknownModel
+from app.swap.errors import JobFinished, JobNotFound, NotConfigured, SwapInProgress, UnknownModel
 
 log = logging.getLogger("spark_control.http")
 
