@@ -17,6 +17,7 @@ from app.catalog.manager import CatalogManager
 from app.catalog.models import ModelDef
 from app.catalog.store import Catalog, CatalogError, load_base_catalog
 from app.clock import Clock, SystemClock
+from app.cluster.keys import ensure_client_key
 from app.cluster.ssh import AsyncsshTransport, SshTransport
 from app.config import Config
 from app.coordination.lock import LockStatus, SwapLock
@@ -162,6 +163,15 @@ class Runtime:
     async def start(self) -> None:
         for warning in self.warnings:
             log.warning("config: %s", warning)
+        if self.config.configured:
+            # The key pair exists from the first start on, so "Show SSH public key" has something
+            # to show before any Spark has been contacted.
+            try:
+                await asyncio.to_thread(ensure_client_key, self.config.ssh.key_file)
+            except OSError as err:
+                log.warning(
+                    "cannot create the SSH key %s: %s", self.config.ssh.key_file, err.strerror
+                )
         self.spawn(self.monitor.run(), "status-probes")
         if self.config.configured:
             self.spawn(self._discover(), "discover-running-model")

@@ -164,3 +164,14 @@ async def test_options_lists_every_method_of_the_path(client: httpx.AsyncClient)
         r = await client.options(path)
         assert r.status_code == 204
         assert {m.strip() for m in r.headers["allow"].split(",")} == methods, path
+
+
+async def test_first_start_creates_the_ssh_key_pair(spark_app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    key = tmp_path / "ssh" / "id_ed25519"
+    config = {
+        "sparks": [{"name": "spark1", "host": "127.0.0.1", "ssh_port": free_port()}],
+        "ssh": {"key_file": str(key), "known_hosts": str(tmp_path / "ssh" / "known_hosts")},
+    }
+    async with spark_app(config):
+        assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+        assert (tmp_path / "ssh" / "id_ed25519.pub").read_text().startswith("ssh-ed25519 ")
