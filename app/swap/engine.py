@@ -31,6 +31,7 @@ import httpx
 import msgspec
 
 from app.catalog.models import ModelDef
+from app.catalog.store import Catalog
 from app.clock import Clock
 from app.cluster.ssh import SshError, SshTransport
 from app.config import Config
@@ -75,7 +76,7 @@ class SwapEngine:
         *,
         ssh: SshTransport,
         http: httpx.AsyncClient,
-        catalog: Callable[[], object],
+        catalog: Callable[[], Catalog],
         lock: SwapLock,
         events: EventBus,
         webhook: WebhookSender,
@@ -86,7 +87,7 @@ class SwapEngine:
         self.config = config
         self._ssh = ssh
         self._http = http
-        self._catalog = catalog  # returns the current Catalog snapshot
+        self._catalog = catalog  # returns the current snapshot
         self._lock = lock
         self._events = events
         self._webhook = webhook
@@ -120,7 +121,7 @@ class SwapEngine:
         return self._running
 
     def _model(self, key: str) -> ModelDef:
-        model = self._catalog().get(key)  # type: ignore[attr-defined]
+        model = self._catalog().get(key)
         if model is None:
             raise UnknownModel(key)
         return model
@@ -143,6 +144,12 @@ class SwapEngine:
             self._running = new
             self._events.publish("model", new)
 
+    def _set_serving(self, served: str) -> None:
+        """The head answers healthy and lists ``served``: that model is ready (its catalog
+        key when the catalog knows the served name, else only the name)."""
+        model = self._catalog().by_served_name(served)
+        self._set_running(model.key if model else None, "ready", served)
+
     def observe_health(self, seen: RunningModel, up: bool, models: tuple[str, ...]) -> None:
         """A status probe's verdict on the head's vLLM, probed while ``running`` was ``seen``.
 
@@ -161,9 +168,7 @@ class SwapEngine:
             return
         self._down_probes = 0
         if models and (seen.state != "ready" or seen.served_name not in models):
-            served = seen.served_name if seen.served_name in models else models[0]
-            model = self._catalog().by_served_name(served)  # type: ignore[attr-defined]
-            self._set_running(model.key if model else None, "ready", served)
+            self._set_serving(seen.served_name if seen.served_name in models else models[0])
 
     async def discover_running(self) -> RunningModel:
         """Ask the head what it serves (after a restart of Spark Control)."""
@@ -173,9 +178,7 @@ class SwapEngine:
             self._http, self._head_url(), timeout=self.timings.http_timeout_s
         )
         if probe.up and probe.models:
-            served = probe.models[0]
-            model = self._catalog().by_served_name(served)  # type: ignore[attr-defined]
-            self._set_running(model.key if model else None, "ready", served)
+            self._set_serving(probe.models[0])
         elif probe.up:
             self._set_running(None, "unknown")
         else:
@@ -321,15 +324,13 @@ class SwapEngine:
             log.exception("could not probe the head after swap %s failed", job.job_id)
             return
         if probe.up and probe.models:
-            served = probe.models[0]
-            model = self._catalog().by_served_name(served)  # type: ignore[attr-defined]
-            self._set_running(model.key if model else None, "ready", served)
+            self._set_serving(probe.models[0])
         elif job.phase in (None, Phase.PREFLIGHT):
             return  # nothing was touched; whatever ran before is reported as it was
         elif job.phase == Phase.STOPPING:
             self._set_running(None, "stopped")
         else:
-            model = self._catalog().get(job.model_key)  # type: ignore[attr-defined]
+            model = self._catalog().get(job.model_key)
             self._set_running(job.model_key, "failed", model.served_name if model else None)
 
     async def _cancelled(self, job: JobRecord, plan: SwapPlan) -> None:
