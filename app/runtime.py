@@ -31,6 +31,7 @@ from app.services.monitor import ProbeSettings, StatusMonitor
 from app.services.registry import ServiceRegistry
 from app.services.vllm_logs import VllmLogs
 from app.swap.engine import SwapEngine, Timings
+from app.swap.running import ServedModel
 
 log = logging.getLogger("spark_control")
 
@@ -79,11 +80,14 @@ class Runtime:
         )
         self.lock = SwapLock(self.clock, on_change=self._lock_changed)
         self.schedules = ScheduleRegistry(self.clock, on_change=self._schedule_changed)
+        # What the head serves: the engine and the monitor write it, the HTTP layer reads it.
+        self.served = ServedModel(config, catalog=self.catalog, events=self.events)
         self.engine = SwapEngine(
             config,
             ssh=self.ssh,
             http=self.http,
             catalog=self.catalog,
+            served=self.served,
             lock=self.lock,
             events=self.events,
             webhook=self.webhook,
@@ -97,7 +101,7 @@ class Runtime:
         self.upstream: Upstream = upstream or AiohttpUpstream()
         self.proxy = ProxyPolicy(
             self.services,
-            lambda: self.engine.swapping,
+            self.served,
             self.metrics,
             proxy_limits or ProxyLimits(upload_bytes=config.limits.max_upload_mb * MIB),
         )
@@ -111,7 +115,7 @@ class Runtime:
             metrics=self.metrics,
             clock=self.clock,
             settings=probes,
-            head_model=self.engine,
+            head_model=self.served,
         )
         self.vllm_logs = VllmLogs(config, self.ssh)
         self._background: set[asyncio.Task[Any]] = set()

@@ -8,7 +8,7 @@ the client gets. Nothing here blocks or does I/O; nothing here knows HTTP server
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 import msgspec
 
@@ -77,22 +77,29 @@ def too_large(limit: int) -> Refusal:
     )
 
 
+class SwapFlag(Protocol):
+    """Whether a real swap is in progress (``app.swap.running.ServedModel``)."""
+
+    @property
+    def swapping(self) -> bool: ...
+
+
 class ProxyPolicy:
     """Admission for proxied requests; tracks the in-flight count of capped routes.
 
-    ``swapping`` is read per request (the swap engine's flag). Every successful :meth:`admit`
+    ``served.swapping`` is read per request (the served model's flag). Every successful :meth:`admit`
     must be paired with exactly one :meth:`release`.
     """
 
     def __init__(
         self,
         services: ServiceRegistry,
-        swapping: Callable[[], bool],
+        served: SwapFlag,
         metrics: Metrics,
         limits: ProxyLimits | None = None,
     ) -> None:
         self._services = services
-        self._swapping = swapping
+        self._served = served
         self.metrics = metrics
         self.limits = limits or ProxyLimits()
         self._in_flight: dict[str, int] = {}
@@ -116,9 +123,6 @@ class ProxyPolicy:
         route = admission.route
         if route.audio:
             self._in_flight[route.path] = max(0, self._in_flight.get(route.path, 0) - 1)
-
-    def in_flight(self, path: str) -> int:
-        return self._in_flight.get(path, 0)
 
     def _check(
         self, route: ProxyRoute, method: str, content_length: int | None
@@ -146,7 +150,7 @@ class ProxyPolicy:
                 "server_error",
                 "backend_not_configured",
             )
-        if route.service == "vllm" and self._swapping():
+        if route.service == "vllm" and self._served.swapping:
             return Refusal(
                 503,
                 "A model swap is in progress; retry when it has finished.",

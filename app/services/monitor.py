@@ -13,7 +13,7 @@ Contract:
   history gains one point per Spark (``probe_now`` records neither: the history keeps an
   even cadence).
 * The built-in ``vllm`` service is the head's vLLM: each probe of it is reported to the
-  ``head_model`` (the swap engine), which marks a ``ready`` model ``failed`` when its server
+  ``head_model`` (the served model), which marks a ``ready`` model ``failed`` when its server
   stops answering outside a swap, and ``ready`` again when it answers.
 """
 
@@ -52,13 +52,15 @@ class ProbeSettings(msgspec.Struct, frozen=True):
 
 
 class HeadModel(Protocol):
-    """Who the monitor tells about the head's vLLM (the swap engine)."""
+    """Who the monitor tells about the head's vLLM (``app.swap.running.ServedModel``)."""
 
     @property
-    def running(self) -> Any: ...
+    def version(self) -> int:
+        """Grows on every change of the served model."""
+        ...
 
-    def observe_health(self, seen: Any, up: bool, models: tuple[str, ...]) -> None:
-        """``seen`` is ``running`` as it was when the probe started."""
+    def observe_health(self, seen_version: int, up: bool, models: tuple[str, ...]) -> None:
+        """``seen_version`` is ``version`` as it was when the probe started."""
         ...
 
 
@@ -119,16 +121,16 @@ class StatusMonitor:
         return name, probe.gpu
 
     async def _service(self, service: Service) -> None:
-        watching = service.key == HEAD_VLLM and self._head_model is not None
-        seen = self._head_model.running if watching and self._head_model else None
+        head = self._head_model if service.key == HEAD_VLLM else None
+        seen = head.version if head is not None else 0
         probe = await _guarded(
             probe_service(self._http, service, timeout=self.settings.timeout_s),
             ServiceProbe(False, None, "could not be probed (internal error; see the log)"),
             f"service {service.key}",
         )
         self.cache.record_service(service.key, probe)
-        if watching and self._head_model is not None:
-            self._head_model.observe_health(seen, probe.up, probe.models)
+        if head is not None:
+            head.observe_health(seen, probe.up, probe.models)
 
     async def _round(self, *, history: bool) -> None:
         sparks = [self._spark(s.name, history) for s in self._config.sparks]

@@ -95,7 +95,6 @@ class JobRecord:
         self.returncode: int | None = None
         self.error: str | None = None
         self.commands: list[PlannedCommand] | None = None
-        self.cancel_requested = False
         self._clock = clock
         self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         self._events: deque[JobEvent] = deque(maxlen=max_events)

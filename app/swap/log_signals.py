@@ -1,19 +1,11 @@
-"""What the engine reads in a loading vLLM's log: progress milestones, the line that says the
-API server is up, the lines that mean it never will be, and the sentence inside a log line."""
+"""What the engine reads in a loading vLLM's log: the line that says the API server is up,
+the lines that mean it never will be, and the sentence inside a log line (progress milestones
+are in ``app.swap.progress``)."""
 
 from __future__ import annotations
 
 import re
 
-# Log milestones of a loading vLLM: (pattern, progress reached when seen).
-MILESTONES = [
-    (re.compile(r"Starting vLLM API server|vLLM API server version", re.I), 0.35),
-    (re.compile(r"Loading (model )?weights|Loading safetensors", re.I), 0.45),
-    (re.compile(r"Loading weights took|Model loading took", re.I), 0.7),
-    (re.compile(r"(graph capturing|CUDA graphs|KV cache)", re.I), 0.8),
-    (re.compile(r"Application startup complete", re.I), 0.9),
-]
-SHARDS = re.compile(r"Loading safetensors checkpoint shards:\s+(\d+)%")
 # vLLM's log prefix: "ERROR 06-17 12:00:00 [core.py:708] " (level, date, time, source).
 LOG_PREFIX = re.compile(
     r"^\s*(?:\(\w+ pid=\d+\)\s*)?(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s*"
@@ -34,13 +26,3 @@ FATAL = re.compile(
     r"No such file or directory: .*config\.json|Error response from daemon",
     re.I,
 )
-
-
-def progress_for(line: str) -> float | None:
-    """The progress a log line proves (the highest milestone it matches), or None."""
-    shards = SHARDS.search(line)
-    found = 0.45 + 0.25 * int(shards.group(1)) / 100 if shards else None
-    for pattern, progress in MILESTONES:
-        if pattern.search(line):
-            found = max(found or 0.0, progress)
-    return found

@@ -19,15 +19,29 @@ MIN_FREE_DISK_GIB = 5.0
 
 
 class Check(msgspec.Struct, frozen=True):
+    """One pre-flight check. A failed ``blocking`` check stops a real swap (and makes
+    ``validate`` answer ``ok: false``); a failed non-blocking one is only a warning."""
+
     name: str
     ok: bool
     detail: str
+    blocking: bool = True
+
+
+def blocking_failures(checks: list[Check]) -> list[Check]:
+    """The failed checks that stop a swap, in order: what a real swap and ``validate`` agree
+    on."""
+    return [check for check in checks if check.blocking and not check.ok]
 
 
 class Validation(msgspec.Struct, frozen=True):
     ok: bool
     model_key: str
     checks: list[Check]
+
+    @classmethod
+    def of(cls, model_key: str, checks: list[Check]) -> Validation:
+        return cls(ok=not blocking_failures(checks), model_key=model_key, checks=checks)
 
 
 async def _run(ssh: SshTransport, node: str, command: str) -> CommandResult | SshError:
@@ -73,7 +87,7 @@ async def node_checks(ssh: SshTransport, plan: SwapPlan, node: str, *, head: boo
     for name, result in results.items():
         label = f"{name} {node}" if name != "launch script" else "launch script"
         if isinstance(result, SshError):
-            checks.append(Check(label, False, result.message))
+            checks.append(Check(label, False, result.message, blocking=name != "disk"))
             continue
         if name == "image":
             detail = (
@@ -103,7 +117,10 @@ async def node_checks(ssh: SshTransport, plan: SwapPlan, node: str, *, head: boo
             if free is None:
                 checks.append(
                     Check(
-                        label, False, f"could not read free disk space on {node}: {result.tail(1)}"
+                        label,
+                        False,
+                        f"could not read free disk space on {node}: {result.tail(1)}",
+                        blocking=False,
                     )
                 )
             else:
@@ -112,7 +129,8 @@ async def node_checks(ssh: SshTransport, plan: SwapPlan, node: str, *, head: boo
                 detail = f"{gib:.1f} GiB free" + (
                     "" if ok else f" (need at least {MIN_FREE_DISK_GIB:g} GiB)"
                 )
-                checks.append(Check(label, ok, detail))
+                # Low disk space is a warning: the weights may already be on disk.
+                checks.append(Check(label, ok, detail, blocking=False))
     return checks
 
 

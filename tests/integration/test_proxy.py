@@ -150,7 +150,7 @@ async def test_swap_in_progress_is_503_with_retry_after(sim: Any) -> None:
     async with running_app(sim) as cluster:
         r = await cluster.swap(MODEL)
         assert r.status_code == 202
-        assert cluster.runtime.engine.swapping
+        assert cluster.runtime.served.swapping
         r = await cluster.client.post("/v1/chat/completions", json=CHAT)
         assert_openai_error(r, 503, "swap_in_progress")
         assert int(r.headers["retry-after"]) > 0

@@ -145,7 +145,7 @@ class Soak:
     async def proxy_traffic(self, stream: bool) -> None:
         client = self.cluster.client
         while not self.stop.is_set():
-            body = {"model": self.cluster.runtime.engine.running.served_name or "gemma-3-27b",
+            body = {"model": self.cluster.runtime.served.current.served_name or "gemma-3-27b",
                     "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8, "stream": stream}  # fmt: skip
             try:
                 async with client.stream("POST", "/v1/chat/completions", json=body) as r:
@@ -218,10 +218,10 @@ class Soak:
 
     async def reported_matches_truth(self) -> bool:
         """The reported running model converges to the simulator's truth within 10 s."""
-        engine, sim = self.cluster.runtime.engine, self.cluster.sim
+        served, sim = self.cluster.runtime.served, self.cluster.sim
 
         def agree() -> bool:
-            running = engine.running
+            running = served.current
             return (
                 running.served_name if running.state == "ready" else None
             ) == sim.running_model()
@@ -230,7 +230,7 @@ class Soak:
             await wait_until(agree, "the reported model to match the simulator", 10)
         except AssertionError:
             self.violation(
-                f"reported {engine.running} but the simulator runs {sim.running_model()!r}"
+                f"reported {served.current} but the simulator runs {sim.running_model()!r}"
             )
             return False
         return True

@@ -41,13 +41,20 @@ def test_response_headers_keep_length_and_encoding_add_no_buffering_once() -> No
     ]
 
 
+class SwapFlagStub:
+    """The served model's swap flag, fixed."""
+
+    def __init__(self, swapping: bool) -> None:
+        self.swapping = swapping
+
+
 def policy(swapping: bool = False, **config: object) -> ProxyPolicy:
     data = {
         "sparks": [{"name": "spark1", "host": "10.0.0.1"}, {"name": "spark2", "host": "10.0.0.2"}]
     }
     cfg = parse_config({**data, **config}, {})
     return ProxyPolicy(
-        ServiceRegistry(cfg), lambda: swapping, Metrics(), ProxyLimits(upload_bytes=MIB)
+        ServiceRegistry(cfg), SwapFlagStub(swapping), Metrics(), ProxyLimits(upload_bytes=MIB)
     )
 
 

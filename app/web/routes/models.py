@@ -41,7 +41,7 @@ class Deleted(msgspec.Struct, frozen=True):
 
 
 def view(rt: Runtime, model: ModelDef) -> ModelView:
-    running = rt.engine.running
+    running = rt.served.current
     return ModelView(
         key=model.key,
         name=model.display_name,
@@ -50,7 +50,7 @@ def view(rt: Runtime, model: ModelDef) -> ModelView:
         local=model.local,
         knobs=model.knobs,
         source=rt.catalog().source(model.key),
-        running=running.key == model.key and running.state == "ready",
+        running=running.key == model.key and running.serving,
         on_disk=rt.disk.on_disk(model.key),
     )
 
@@ -115,10 +115,9 @@ async def delete_weights(key: ModelKey, rt: Rt) -> DiskDeletion:
         raise ApiError(
             409, f"{key!r} is a local model; Spark Control never deletes local model directories."
         )
-    running = rt.engine.running
-    if running.key == key and running.state in ("ready", "loading"):
+    if rt.served.current.occupies(key):
         raise ApiError(409, f"{key!r} is the running model; swap to another model first.")
-    if rt.engine.swapping:
+    if rt.served.swapping:
         raise ApiError(409, "A swap is running; delete weights once it has finished.")
     return await rt.disk.delete(model)
 

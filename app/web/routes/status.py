@@ -10,20 +10,15 @@ from app.coordination.lock import LockStatus
 from app.services.monitor import DeepHealth
 from app.services.status import ServiceStatus, SparkStatus
 from app.swap.jobs import Job
+from app.swap.running import RunningModel
 from app.web.deps import Rt
-
-
-class ModelState(msgspec.Struct, frozen=True):
-    key: str | None
-    state: str
-    served_name: str | None = None
 
 
 class Status(msgspec.Struct, frozen=True):
     configured: bool
     sparks: list[SparkStatus]
     services: list[ServiceStatus]
-    model: ModelState
+    model: RunningModel
     lock: LockStatus
     swap: Job | None
     warnings: list[str]
@@ -36,13 +31,12 @@ def status(rt: Rt) -> Status:
     ``sparks``: every configured Spark (``reachable`` is null until first probed).
     ``services``: every service — enabled ones ``up`` / ``down``, disabled ones ``disabled``.
     ``model``: what the head serves. ``swap``: the real swap in progress, or null."""
-    running = rt.engine.running
     active = rt.engine.active
     return Status(
         configured=rt.config.configured,
         sparks=rt.monitor.cache.sparks(),
         services=rt.monitor.cache.services(),
-        model=ModelState(key=running.key, state=running.state, served_name=running.served_name),
+        model=rt.served.current,
         lock=rt.lock.status(),
         swap=active.view() if active is not None else None,
         warnings=rt.warnings,

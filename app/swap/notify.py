@@ -1,0 +1,25 @@
+"""The webhook payload of a finished real swap (dry runs never notify)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from app.coordination.webhook import SwapEvent
+from app.swap.jobs import JobRecord
+
+SwapOutcome = Literal["swap_complete", "swap_failed"]
+
+
+def swap_event(job: JobRecord, event: SwapOutcome) -> SwapEvent:
+    """``swap_complete`` for a job that ended ``ready``, ``swap_failed`` for one that failed."""
+    view = job.view()
+    return SwapEvent(
+        event=event,
+        job_id=view.job_id,
+        model_key=view.model_key,
+        state="ready" if event == "swap_complete" else "failed",
+        returncode=view.returncode,
+        started_at=view.started_at,
+        finished_at=view.finished_at or view.started_at,
+        dry_run=view.dry_run,
+    )
