@@ -38,11 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
 
+    from app.runtime import Runtime
     from app.web import create_app
 
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config),
+            create_app(Runtime(config)),
             host=args.host,
             port=args.port,
             log_config=None,

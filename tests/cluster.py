@@ -100,7 +100,7 @@ async def running_app(
     config = config or sim_config(sim)
     webhook = RecordingWebhook()
     runtime = Runtime(config, webhook=webhook, timings=timings, **kwargs)
-    app = create_app(config, runtime=runtime)
+    app = create_app(runtime)
     async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         yield ClusterHarness(sim, client, runtime, webhook)
 

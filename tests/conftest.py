@@ -11,6 +11,7 @@ import pytest
 
 from app.clock import ManualClock
 from app.config import Config, parse_config
+from app.runtime import Runtime
 from app.web import create_app
 from tests.servers import serve
 
@@ -22,7 +23,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def spark_app() -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
-    """``async with spark_app(config=..., **collaborators) as client:`` serves a fresh app."""
+    """``async with spark_app(config=..., **collaborators) as client:`` serves a fresh app
+    (the collaborators are ``Runtime``'s keyword arguments)."""
 
     @asynccontextmanager
     async def start(
@@ -30,7 +32,7 @@ def spark_app() -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
     ) -> AsyncIterator[httpx.AsyncClient]:
         if not isinstance(config, Config):
             config = parse_config(config or {}, {})
-        app = create_app(config, **kwargs)
+        app = create_app(Runtime(config, **kwargs))
         async with (
             serve(app) as base_url,
             httpx.AsyncClient(base_url=base_url, timeout=10) as client,

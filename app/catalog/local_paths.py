@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from app.catalog.models import local_path_problem
 from app.cluster import commands as cmd
 from app.cluster.ssh import SshError, SshTransport
+from app.errors import Invalid
 
 CHECK_TIMEOUT_S = 15.0
 
 
-class LocalPathRefused(Exception):
-    """The path cannot be used; ``str(err)`` says why (HTTP 400)."""
+class LocalPathRefused(Invalid):
+    """The path cannot be used; ``message`` says why."""
 
 
 def inside(path: str, root: str) -> bool:

@@ -18,34 +18,21 @@ from app.catalog.models import Knobs, ModelDef
 from app.catalog.overrides import Overrides, OverridesCorrupt, load_overrides, save_overrides
 from app.catalog.store import Catalog, apply_overrides
 from app.clock import Clock
+from app.errors import Conflict, UnknownModel
 
 log = logging.getLogger("spark_control.catalog")
 
 
-class CatalogChangeError(Exception):
-    """A refused catalog change; ``status`` is the HTTP status it maps to."""
-
-    status = 409
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class OverridesUnavailable(CatalogChangeError):
+class OverridesUnavailable(Conflict):
     """No overrides file is configured, or it cannot be written."""
 
 
-class DuplicateModel(CatalogChangeError):
+class DuplicateModel(Conflict):
     """A model with this key already exists."""
 
 
-class ProtectedModel(CatalogChangeError):
+class ProtectedModel(Conflict):
     """Bundled catalog models cannot be removed (their knobs can be edited)."""
-
-
-class ModelNotFound(CatalogChangeError):
-    status = 404
 
 
 class CatalogManager:
@@ -119,7 +106,7 @@ class CatalogManager:
         """Replace a model's knobs (user or catalog model)."""
         async with self._lock:
             if self._snapshot.get(key) is None:
-                raise ModelNotFound(f"No model with key {key!r} in the catalog.")
+                raise UnknownModel(key)
             if key in self._base_keys():
                 overrides = msgspec.structs.replace(
                     self._overrides, knobs={**self._overrides.knobs, key: knobs}
@@ -137,7 +124,7 @@ class CatalogManager:
         """Remove a user model; catalog models raise ProtectedModel."""
         async with self._lock:
             if self._snapshot.get(key) is None:
-                raise ModelNotFound(f"No model with key {key!r} in the catalog.")
+                raise UnknownModel(key)
             if key in self._base_keys():
                 raise ProtectedModel(
                     f"{key!r} comes from the bundled catalog and cannot be removed; you can edit its knobs."

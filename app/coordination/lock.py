@@ -24,10 +24,12 @@ import math
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
 
 from app.clock import Clock, isoformat
+from app.errors import Conflict, Forbidden, LockedOut
 
 TTL_DEFAULT = 900
 TTL_MIN = 1
@@ -60,25 +62,35 @@ class LockGrant(msgspec.Struct, frozen=True):
         return f"LockGrant(holder={self.holder!r}, expires_at={self.expires_at!r}, token=***)"
 
 
-class LockError(Exception):
-    """Base of the lock's refusals; ``status`` is the lock state at the time of refusal."""
+class LockConflict(Conflict):
+    """Another holder holds an unexpired lock (the body carries the lock's status)."""
 
     def __init__(self, message: str, status: LockStatus) -> None:
         super().__init__(message)
-        self.message = message
+        self.status = status
+
+    def extra(self) -> dict[str, Any]:
+        return {"lock": self.status}
+
+
+class LockForbidden(Forbidden):
+    """The token is missing or wrong for an operation that needs it."""
+
+    def __init__(self, message: str, status: LockStatus) -> None:
+        super().__init__(message)
         self.status = status
 
 
-class LockConflict(LockError):
-    """Another holder holds an unexpired lock (HTTP 409)."""
+class Locked(LockedOut):
+    """A real swap was attempted without the holder's token while the lock is held (the body
+    carries the lock's status)."""
 
+    def __init__(self, message: str, status: LockStatus) -> None:
+        super().__init__(message)
+        self.status = status
 
-class LockForbidden(LockError):
-    """The token is missing or wrong for an operation that needs it (HTTP 403)."""
-
-
-class Locked(LockError):
-    """A real swap was attempted without the holder's token while the lock is held (HTTP 423)."""
+    def extra(self) -> dict[str, Any]:
+        return {"lock": self.status}
 
 
 class _Held(msgspec.Struct):
@@ -137,10 +149,6 @@ class SwapLock:
 
     def status(self) -> LockStatus:
         return self._status_of(self._current())
-
-    @property
-    def is_held(self) -> bool:
-        return self._current() is not None
 
     def _grant(self, held: _Held) -> LockGrant:
         status = self._status_of(held)

@@ -21,6 +21,7 @@ import msgspec
 from croniter import croniter
 
 from app.clock import Clock, isoformat
+from app.errors import Conflict, NotFound
 
 SCHEDULE_ID = r"^[A-Za-z0-9_.-]{1,64}$"
 MAX_ENTRIES = 500
@@ -54,8 +55,15 @@ class ScheduleList(msgspec.Struct, frozen=True):
     schedules: list[Schedule]
 
 
-class RegistryFull(Exception):
+class RegistryFull(Conflict):
     """No room for another schedule id."""
+
+
+class ScheduleNotFound(NotFound):
+    """No schedule with this id."""
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(f"No schedule with id {schedule_id!r}.")
 
 
 class _Entry(msgspec.Struct):
@@ -142,10 +150,9 @@ class ScheduleRegistry:
         entry = self._entries.get(schedule_id)
         return self._fresh(entry) if entry else None
 
-    def delete(self, schedule_id: str) -> bool:
-        """Remove ``schedule_id``; False when unknown."""
+    def delete(self, schedule_id: str) -> None:
+        """Remove ``schedule_id``; raises ScheduleNotFound when unknown."""
         if self._entries.pop(schedule_id, None) is None:
-            return False
+            raise ScheduleNotFound(schedule_id)
         if self._on_change is not None:
             self._on_change("deleted", None, schedule_id)
-        return True

@@ -2,7 +2,7 @@
 
 One small interface, :class:`Upstream`, and its implementation on aiohttp's client
 (:class:`AiohttpUpstream`). Everything else in the proxy depends on the interface only, so
-``create_app(upstream=…)`` / ``Runtime(upstream=…)`` substitute it (tests hand in the real
+``Runtime(upstream=…)`` substitutes it (tests hand in the real
 class with short timeouts, or a fake). aiohttp rather than httpx (which the rest of the app
 uses for probes and the swap engine): on this path its C parser costs a quarter of the CPU
 per request (``make bench`` → ``proxy``), which is what lets the proxy keep up with the

@@ -7,9 +7,9 @@
 * Both first check that the container exists (one ``docker ps -a``), so a Spark without a
   launched model answers :class:`NoContainer` instead of docker's error text as a "log".
 
-Errors: :class:`UnknownNode`, :class:`NoContainer`, :class:`LogsUnavailable` (a command that
-ran too long or failed) and the transport's ``SshError`` (unreachable Spark); each message is a
-sentence for the user.
+Errors: ``NotConfigured`` (no Spark at all), :class:`UnknownNode`, :class:`NoContainer`,
+:class:`LogsUnavailable` (a command that ran too long or failed) and the transport's
+``SshError`` (unreachable Spark); each message is a sentence for the user.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from app.cluster import commands as cmd
 from app.cluster.ssh import SshTransport
 from app.config import Config
+from app.errors import NotConfigured, NotFound, Unavailable
 
 DEFAULT_LINES = 200
 MAX_LINES = 5000
@@ -29,16 +30,16 @@ MAX_LINE_CHARS = 8192  # a progress bar rewritten with \r can make one enormous 
 TIMEOUT_S = 15.0
 
 
-class UnknownNode(Exception):
-    pass
+class UnknownNode(NotFound):
+    """No Spark of that name is configured."""
 
 
-class NoContainer(Exception):
-    pass
+class NoContainer(NotFound):
+    """The Spark has no vLLM container (no model was launched there)."""
 
 
-class LogsUnavailable(Exception):
-    pass
+class LogsUnavailable(Unavailable):
+    """docker did not answer in time, or failed."""
 
 
 def clip(line: str) -> str:
@@ -53,9 +54,10 @@ class VllmLogs:
         self.container = config.vllm.container
 
     def resolve(self, node: str | None) -> str:
-        """The Spark to read from: ``node``, or the head when None. Raises UnknownNode."""
+        """The Spark to read from: ``node``, or the head when None. Raises NotConfigured or
+        UnknownNode."""
         if not self._config.configured:
-            raise UnknownNode("No Sparks are configured — run the Configure Sparks action first.")
+            raise NotConfigured()
         if node is None or node == "":
             return self._config.sparks[0].name
         if self._config.spark(node) is None:

@@ -1,39 +1,41 @@
-"""The swap engine's refusals and failures (the HTTP layer maps each to a status)."""
+"""The swap engine's refusals (kinds from ``app.errors``) and its internal failure."""
 
 from __future__ import annotations
 
+from typing import Any
 
-class UnknownModel(Exception):
-    """No such model in the catalog (HTTP 404)."""
+from app.errors import Conflict, NotConfigured, NotFound, UnknownModel
 
-    def __init__(self, key: str) -> None:
-        super().__init__(f"No model with key {key!r} in the catalog.")
+__all__ = [
+    "JobFinished",
+    "JobNotFound",
+    "NotConfigured",
+    "SwapFailed",
+    "SwapInProgress",
+    "UnknownModel",
+]
 
 
-class SwapInProgress(Exception):
-    """A real swap is already running (HTTP 409, with its job id)."""
+class SwapInProgress(Conflict):
+    """A real swap is already running (the body carries its job id)."""
 
     def __init__(self, job_id: str) -> None:
         super().__init__(f"A swap is already running (job {job_id}); wait for it or cancel it.")
         self.job_id = job_id
 
-
-class NotConfigured(Exception):
-    """No Spark is configured yet (HTTP 409)."""
-
-    def __init__(self) -> None:
-        super().__init__("No Sparks are configured — run the Configure Sparks action first.")
+    def extra(self) -> dict[str, Any]:
+        return {"job_id": self.job_id}
 
 
-class JobNotFound(Exception):
-    """No such job in the bounded history (HTTP 404)."""
+class JobNotFound(NotFound):
+    """No such job in the bounded history."""
 
     def __init__(self, job_id: str) -> None:
         super().__init__(f"No swap job with id {job_id!r}.")
 
 
-class JobFinished(Exception):
-    """The job already reached a terminal state (HTTP 409)."""
+class JobFinished(Conflict):
+    """The job already reached a terminal state."""
 
     def __init__(self, job_id: str, state: str) -> None:
         super().__init__(f"Swap job {job_id} has already finished ({state}).")

@@ -1,12 +1,12 @@
 """``create_app``: the Litestar application around a :class:`~app.runtime.Runtime`.
 
-Every external system is a parameter so tests can substitute it; nothing is read from the
-environment or the network at import time.
+The runtime is the one place external systems are handed in (``Runtime(config, clock=…,
+ssh=…, …)``) so tests can substitute them; nothing is read from the environment or the network
+at import time.
 """
 
 from __future__ import annotations
 
-import httpx
 from litestar import Litestar
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.di import Provide
@@ -15,15 +15,8 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
 from app import __version__
-from app.clock import Clock
-from app.cluster.ssh import SshTransport
-from app.config import Config
-from app.coordination.webhook import WebhookSender
-from app.events import EventBus
 from app.logs import install_redaction
-from app.proxy.upstream import Upstream
 from app.runtime import Runtime
-from app.swap.engine import Timings
 from app.web.errors import exception_handlers
 from app.web.guards import same_origin_middleware
 from app.web.routes import route_handlers
@@ -31,33 +24,12 @@ from app.web.routes import route_handlers
 JSON_BODY_LIMIT = 1024 * 1024
 
 
-def create_app(
-    config: Config,
-    *,
-    clock: Clock | None = None,
-    events: EventBus | None = None,
-    webhook: WebhookSender | None = None,
-    ssh: SshTransport | None = None,
-    http: httpx.AsyncClient | None = None,
-    timings: Timings | None = None,
-    runtime: Runtime | None = None,
-    upstream: Upstream | None = None,
-) -> Litestar:
-    """Build the app for ``config``. Every external system may be substituted: the clock, the
-    event bus, the webhook sender, the SSH transport, the HTTP client used for the Sparks'
-    services, the engine's timings, and the proxy's ``upstream`` (``app.proxy.upstream``).
-    Pass ``runtime`` to supply a fully built one instead."""
+def create_app(runtime: Runtime) -> Litestar:
+    """The HTTP application serving ``runtime`` (built with its external systems, real or
+    substituted). The app starts the runtime at startup and stops it at shutdown."""
     install_redaction()  # a lock token in ?token= must never reach an access log
-    rt = runtime or Runtime(
-        config,
-        clock=clock,
-        events=events,
-        webhook=webhook,
-        ssh=ssh,
-        http=http,
-        timings=timings,
-        upstream=upstream,
-    )
+    rt = runtime
+    config = rt.config
 
     def provide_runtime() -> Runtime:
         return rt

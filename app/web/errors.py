@@ -1,6 +1,8 @@
 """Every error a client can see is shaped here, in one place.
 
-API errors are ``{"detail": "<sentence>", ...extra}``; the OpenAI-compatible proxy routes use
+Domain code raises the refusal kinds of ``app.errors``; :data:`STATUS_OF` maps each kind to its
+HTTP status, and one handler shapes them all. API errors are ``{"detail": "<sentence>",
+...extra}``; the OpenAI-compatible proxy routes use
 ``{"error": {"message", "type", "code"}}``. No response ever carries a stack trace, an internal
 class name, a token or a secret: unexpected exceptions become a generic 500 and are logged.
 """
@@ -16,23 +18,21 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from app.catalog.local_paths import LocalPathRefused
-from app.catalog.manager import CatalogChangeError
-from app.coordination.lock import LockConflict, Locked, LockForbidden
-from app.coordination.schedule import RegistryFull
-from app.swap.errors import JobFinished, JobNotFound, NotConfigured, SwapInProgress, UnknownModel
+from app.cluster.ssh import SshError
+from app.errors import Conflict, Forbidden, Invalid, LockedOut, NotFound, Unavailable, UserError
 
 log = logging.getLogger("spark_control.http")
 
 
-class ApiError(Exception):
-    """An error with a status and a client-safe sentence, raised by route handlers."""
-
-    def __init__(self, status_code: int, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
-        self.extra = extra
+# Each refusal kind's status (the kinds are disjoint: a refusal is of exactly one).
+STATUS_OF: dict[type[UserError], int] = {
+    Invalid: 400,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    LockedOut: 423,
+    Unavailable: 502,
+}
 
 
 def _json(
@@ -96,34 +96,21 @@ def openai_error_body(message: str, type_: str, code: str | int) -> bytes:
     return msgspec.json.encode({"error": {"message": message, "type": type_, "code": code}})
 
 
-def api_error_handler(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
-    return _json(exc.status_code, {"detail": exc.detail, **exc.extra})
+def status_of(exc: UserError) -> int:
+    """The HTTP status of a refusal (400 for a refusal of no known kind)."""
+    for kind, status in STATUS_OF.items():
+        if isinstance(exc, kind):
+            return status
+    return 400
 
 
-def lock_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, LockConflict):
-        return _json(409, {"detail": exc.message, "lock": exc.status})
-    if isinstance(exc, Locked):
-        return _json(423, {"detail": exc.message, "lock": exc.status})
-    # LockForbidden: a token was needed and not presented (or wrong).
-    return _json(403, {"detail": exc.message})
+def user_error_handler(_: Request[Any, Any, Any], exc: UserError) -> Response[Any]:
+    return _json(status_of(exc), {"detail": exc.message, **exc.extra()})
 
 
-def registry_full_handler(_: Request[Any, Any, Any], exc: RegistryFull) -> Response[Any]:
-    return _json(409, {"detail": str(exc)})
-
-
-def swap_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, SwapInProgress):
-        return _json(409, {"detail": str(exc), "job_id": exc.job_id})
-    status = 404 if isinstance(exc, (UnknownModel, JobNotFound)) else 409
-    return _json(status, {"detail": str(exc)})
-
-
-def catalog_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, CatalogChangeError):
-        return _json(exc.status, {"detail": exc.message})
-    return _json(400, {"detail": str(exc)})
+def ssh_error_handler(_: Request[Any, Any, Any], exc: SshError) -> Response[Any]:
+    """A Spark could not be reached or its command failed: the transport's sentence, 502."""
+    return _json(502, {"detail": exc.message})
 
 
 def validation_error_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -162,18 +149,8 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 def exception_handlers() -> dict[Any, Any]:
     return {
-        ApiError: api_error_handler,
-        LockConflict: lock_error_handler,
-        LockForbidden: lock_error_handler,
-        Locked: lock_error_handler,
-        RegistryFull: registry_full_handler,
-        CatalogChangeError: catalog_error_handler,
-        LocalPathRefused: catalog_error_handler,
-        UnknownModel: swap_error_handler,
-        JobNotFound: swap_error_handler,
-        JobFinished: swap_error_handler,
-        NotConfigured: swap_error_handler,
-        SwapInProgress: swap_error_handler,
+        UserError: user_error_handler,
+        SshError: ssh_error_handler,
         ValidationException: validation_error_handler,
         HTTPException: http_error_handler,
         Exception: internal_error_handler,

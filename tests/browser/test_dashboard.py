@@ -387,7 +387,7 @@ async def test_page_reconnects_and_refetches_after_the_server_restarts(
         connection = page.locator("#connection")
         banner = page.locator("[data-test=lock-banner]")
 
-        first = create_app(config, runtime=Runtime(config, timings=FAST, probes=PROBES))
+        first = create_app(Runtime(config, timings=FAST, probes=PROBES))
         async with serve_on_port(first, port) as url:
             await page.goto(url + "/")
             await expect(connection).to_have_class("connection connection-live")
@@ -396,7 +396,7 @@ async def test_page_reconnects_and_refetches_after_the_server_restarts(
         await expect(connection).to_have_class("connection connection-reconnecting")
 
         # A new process: the lock (in memory by contract) is gone, and the page must notice.
-        second = create_app(config, runtime=Runtime(config, timings=FAST, probes=PROBES))
+        second = create_app(Runtime(config, timings=FAST, probes=PROBES))
         async with serve_on_port(second, port):
             await expect(connection).to_have_class("connection connection-live", timeout=20_000)
             await expect(banner).to_be_hidden()

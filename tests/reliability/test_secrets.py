@@ -59,7 +59,7 @@ async def test_no_secret_leaks(tmp_path: Path, caplog: pytest.LogCaptureFixture)
         )
         webhook = WebhookSender(config.webhook.url, config.webhook.secret)
         runtime = Runtime(config, webhook=webhook, timings=FAST)
-        app = create_app(config, runtime=runtime)
+        app = create_app(runtime)
         seen: list[str] = []  # every response body except the grants
         async with (
             serve(app, access_log=True) as url,

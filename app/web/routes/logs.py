@@ -25,14 +25,10 @@ from app.runtime import Runtime
 from app.services.vllm_logs import (
     DEFAULT_LINES,
     MAX_LINES,
-    LogsUnavailable,
-    NoContainer,
-    UnknownNode,
     clip,
 )
 from app.web import sse
 from app.web.deps import Rt
-from app.web.errors import ApiError
 from app.web.responses import error_responses
 
 QUEUE_LINES = 1000  # lines buffered between SSH and a slow client (then SSH waits)
@@ -58,24 +54,10 @@ class LogTail(msgspec.Struct, frozen=True):
 
 
 async def _checked_node(rt: Runtime, node: str | None) -> str:
-    """The Spark to read from, with its container present; raises ApiError (404/409/502)."""
-    logs = rt.vllm_logs
-    if not rt.config.configured:
-        raise ApiError(409, "No Sparks are configured — run the Configure Sparks action first.")
-    try:
-        name = logs.resolve(node)
-        await logs.ensure_container(name)
-    except UnknownNode as err:
-        raise ApiError(404, str(err)) from None
-    except NoContainer as err:
-        raise ApiError(404, str(err)) from None
-    except (LogsUnavailable, SshError) as err:
-        raise ApiError(502, _sentence(err)) from None
+    """The Spark to read from, with its container present (raises the logs' refusals)."""
+    name = rt.vllm_logs.resolve(node)
+    await rt.vllm_logs.ensure_container(name)
     return name
-
-
-def _sentence(err: Exception) -> str:
-    return err.message if isinstance(err, SshError) else str(err)
 
 
 @get("/api/logs/vllm", tags=["logs"], responses=error_responses(400, 404, 409, 502))
@@ -84,10 +66,7 @@ async def vllm_log_tail(
 ) -> LogTail:
     """The last ``lines`` lines of the vLLM container log on ``node`` (the head by default)."""
     name = await _checked_node(rt, node)
-    try:
-        found = await rt.vllm_logs.tail(name, lines)
-    except (LogsUnavailable, SshError) as err:
-        raise ApiError(502, _sentence(err)) from None
+    found = await rt.vllm_logs.tail(name, lines)
     return LogTail(node=name, container=rt.vllm_logs.container, lines=found)
 
 
@@ -172,10 +151,7 @@ async def vllm_log_stream(
     connection stops the remote ``docker logs -f``."""
     name = await _checked_node(rt, node)
     context = rt.vllm_logs.follow(name, lines)
-    try:
-        output = await context.__aenter__()
-    except SshError as err:
-        raise ApiError(502, err.message) from None
+    output = await context.__aenter__()
     closer = _Closer(context)
     return sse.sse_response(_follow(name, output, closer), background=BackgroundTask(closer.close))
 

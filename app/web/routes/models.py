@@ -12,8 +12,8 @@ from app.catalog.disk import DiskDeletion
 from app.catalog.local_paths import validate_local_path
 from app.catalog.models import MODEL_KEY, Knobs, ModelDef
 from app.runtime import Runtime
+from app.swap import weights
 from app.web.deps import Rt
-from app.web.errors import ApiError
 from app.web.responses import error_responses
 
 ModelKey = Annotated[str, Parameter(pattern=MODEL_KEY, description="A model key from the catalog.")]
@@ -53,13 +53,6 @@ def view(rt: Runtime, model: ModelDef) -> ModelView:
         running=running.key == model.key and running.serving,
         on_disk=rt.disk.on_disk(model.key),
     )
-
-
-def _model(rt: Runtime, key: str) -> ModelDef:
-    model = rt.catalog().get(key)
-    if model is None:
-        raise ApiError(404, f"No model with key {key!r} in the catalog.")
-    return model
 
 
 @get("/api/models", tags=["models"], sync_to_thread=False)
@@ -110,16 +103,7 @@ async def remove_model(key: ModelKey, rt: Rt) -> Deleted:
 async def delete_weights(key: ModelKey, rt: Rt) -> DiskDeletion:
     """Delete the model's weights from every Spark's HF cache and report what each freed.
     Refused for local models, the running model, and while a swap runs."""
-    model = _model(rt, key)
-    if model.local:
-        raise ApiError(
-            409, f"{key!r} is a local model; Spark Control never deletes local model directories."
-        )
-    if rt.served.current.occupies(key):
-        raise ApiError(409, f"{key!r} is the running model; swap to another model first.")
-    if rt.served.swapping:
-        raise ApiError(409, "A swap is running; delete weights once it has finished.")
-    return await rt.disk.delete(model)
+    return await weights.delete_weights(key, catalog=rt.catalog(), served=rt.served, disk=rt.disk)
 
 
 HANDLERS = [list_models, add_model, set_knobs, remove_model, delete_weights]

@@ -10,7 +10,6 @@ from litestar.params import JSONBody, Parameter
 
 from app.coordination.schedule import SCHEDULE_ID, Schedule, ScheduleIn, ScheduleList
 from app.web.deps import Rt
-from app.web.errors import ApiError
 from app.web.responses import error_responses
 
 
@@ -48,8 +47,7 @@ def delete_schedule(
     schedule_id: Annotated[str, Parameter(pattern=SCHEDULE_ID, description="The schedule id.")],
 ) -> Deleted:
     """Deregister a schedule."""
-    if not rt.schedules.delete(schedule_id):
-        raise ApiError(404, f"No schedule with id {schedule_id!r}.")
+    rt.schedules.delete(schedule_id)
     return Deleted(deleted=True)
 
 
