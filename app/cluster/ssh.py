@@ -148,10 +148,10 @@ class AsyncsshTransport:
         self._streams = {name: asyncio.Semaphore(MAX_STREAMS) for name in self._sparks}
         self._client_key: asyncssh.SSHKey | None = None
         self._closed = False
-
-    def public_key(self) -> str:
-        """The appliance's public key line (generating the key pair when missing)."""
-        return ensure_client_key(self._key_file)
+        # Our processes whose channel has not finished closing (the leak check counts them),
+        # and the tasks that wait for the channels an error path closed without waiting.
+        self._live: set[asyncssh.SSHClientProcess[str]] = set()
+        self._close_watchers: set[asyncio.Task[None]] = set()
 
     def _spark(self, node: str) -> Spark:
         try:
@@ -163,11 +163,22 @@ class AsyncsshTransport:
         self._connections.pop(node, None)
 
     def open_channels(self) -> int:
-        """How many channels are open right now, over all Sparks (for leak checks)."""
-        total = 0
-        for conn in self._connections.values():
-            total += len(getattr(conn, "_channels", {}))
-        return total
+        """How many of our command channels have not finished closing, over all Sparks (for
+        leak checks)."""
+        return len(self._live)
+
+    def _closed_later(self, process: asyncssh.SSHClientProcess[str]) -> None:
+        """``process`` was terminated without waiting: count it open until its channel has
+        closed (the transport's ``close`` stops the wait)."""
+
+        async def wait() -> None:
+            with contextlib.suppress(Exception):
+                await process.wait_closed()
+            self._live.discard(process)
+
+        watcher = asyncio.get_running_loop().create_task(wait(), name="ssh-channel-close")
+        self._close_watchers.add(watcher)
+        watcher.add_done_callback(self._close_watchers.discard)
 
     async def _connection(self, node: str) -> asyncssh.SSHClientConnection:
         spark = self._spark(node)
@@ -243,17 +254,18 @@ class AsyncsshTransport:
             process = await self._open(conn, node, command, env)
             try:
                 async with asyncio.timeout(timeout):
-                    stdout, stderr = await process.communicate(stdin)
+                    stdout, stderr = await process.communicate(stdin)  # waits for the close
+                self._live.discard(process)
             except TimeoutError:
-                _terminate(process)
+                self._terminate(process)
                 raise CommandTimeout(
                     node, f"{node}: the command did not finish within {timeout:g} s."
                 ) from None
             except asyncio.CancelledError:
-                _terminate(process)
+                self._terminate(process)
                 raise
             except (OSError, asyncssh.Error) as err:
-                _terminate(process)
+                self._terminate(process)
                 self._forget(node)
                 raise ConnectionLost(
                     node, f"{node}: the SSH connection was lost ({_reason(err)})."
@@ -280,7 +292,7 @@ class AsyncsshTransport:
     ) -> asyncssh.SSHClientProcess[str]:
         try:
             async with asyncio.timeout(self._connect_timeout):
-                return await conn.create_process(
+                process = await conn.create_process(
                     command, env=dict(env or {}), encoding="utf-8", errors="replace"
                 )
         except TimeoutError:
@@ -293,6 +305,8 @@ class AsyncsshTransport:
             raise ConnectionLost(
                 node, f"{node}: could not open an SSH channel ({_reason(err)})."
             ) from None
+        self._live.add(process)
+        return process
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -317,6 +331,7 @@ class AsyncsshTransport:
                 raise ConnectionLost(
                     node, f"{node}: could not open an SSH channel ({_reason(err)})."
                 ) from None
+            self._live.add(process)
 
             async def lines() -> AsyncIterator[str]:
                 try:
@@ -331,12 +346,25 @@ class AsyncsshTransport:
                 yield lines()
             finally:
                 _terminate(process)
-                with contextlib.suppress(Exception):
+                try:
                     async with asyncio.timeout(2):
                         await process.wait_closed()
+                except Exception:  # not closed in time: count it until it is
+                    self._closed_later(process)
+                except asyncio.CancelledError:
+                    self._closed_later(process)
+                    raise
+                else:
+                    self._live.discard(process)
+
+    def _terminate(self, process: asyncssh.SSHClientProcess[str]) -> None:
+        _terminate(process)
+        self._closed_later(process)
 
     async def close(self) -> None:
         self._closed = True
+        for watcher in list(self._close_watchers):
+            watcher.cancel()
         connections = list(self._connections.values())
         self._connections.clear()
         for conn in connections:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from scripts.sparksim import SparkSim
 from scripts.sparksim.layout import ENV_ROOT
@@ -124,3 +125,20 @@ async def test_stream_ends_when_the_container_stops(cluster: ClusterHarness) -> 
     assert events[-1].event == "end"
     assert events[-1].data["node"] == "spark1" and "stopped" in events[-1].data["detail"]
     await cluster.wait_job(swap.json()["job_id"])
+
+
+async def test_ssh_channels_are_counted_until_closed_on_every_path(
+    cluster: ClusterHarness,
+) -> None:
+    """The transport's public channel count (the soak's leak check) sees a stream while it
+    is open and a timed-out command until its channel has closed, and drops to zero after."""
+    from app.cluster.ssh import AsyncsshTransport, CommandTimeout
+
+    transport = cluster.runtime.ssh
+    assert isinstance(transport, AsyncsshTransport)
+    async with transport.stream("spark1", "echo first; exec sleep 30") as lines:
+        assert await anext(lines) == "first"
+        assert transport.open_channels() >= 1
+    with pytest.raises(CommandTimeout):
+        await transport.run("spark2", "exec sleep 30", timeout=0.2)
+    await wait_until(lambda: transport.open_channels() == 0, "every SSH channel to close")
