@@ -2,8 +2,8 @@
 
 Domain code raises the refusal kinds of ``app.errors``; :data:`STATUS_OF` maps each kind to its
 HTTP status, and one handler shapes them all. API errors are ``{"detail": "<sentence>",
-...extra}``; the OpenAI-compatible proxy routes use
-``{"error": {"message", "type", "code"}}``. No response ever carries a stack trace, an internal
+...extra}``; the OpenAI-compatible proxy routes use ``{"error": {"message", "type", "code"}}``
+(``app.proxy.exchange.openai_error_body``). No response ever carries a stack trace, an internal
 class name, a token or a secret: unexpected exceptions become a generic 500 and are logged.
 """
 
@@ -88,12 +88,6 @@ _DECODE_HINTS = re.compile(r"json|truncated|invalid character|decode|trailing ch
 
 def _looks_like_decode_error(exc: ValidationException) -> bool:
     return bool(_DECODE_HINTS.search(str(exc.detail or "")))
-
-
-def openai_error_body(message: str, type_: str, code: str | int) -> bytes:
-    """The error body of the OpenAI-compatible proxy routes: ``{"error": {message, type, code}}``
-    (the shape OpenAI SDKs parse). ``message`` must already be client-safe."""
-    return msgspec.json.encode({"error": {"message": message, "type": type_, "code": code}})
 
 
 def status_of(exc: UserError) -> int:

@@ -1,268 +1,27 @@
 """The OpenAI-compatible proxy routes (API.md): ``/v1/chat/completions``, ``/v1/completions``,
 ``/v1/models``, ``/v1/embeddings`` and ``/v1/audio/*``, forwarded to their service.
 
-Raw ASGI handlers rather than Litestar request handlers: the body is never parsed nor held in
-memory (an upload is streamed upstream as it arrives and counted against its limit on the way)
-and the response goes back chunk by chunk as the upstream sends it. Litestar still runs its
-middleware (the same-origin guard, allowed hosts) in front.
-
-Per request (contract):
-
-1. :class:`~app.proxy.policy.ProxyPolicy` admits or refuses before any body byte is read:
-   405 wrong method, 404 disabled service, 503 + ``Retry-After`` during a real swap (vLLM
-   routes), 413 when ``Content-Length`` is over the limit, 429 + ``Retry-After`` over the audio
-   in-flight cap. A chunked body that grows over the limit is cut off at that point with 413.
-2. The upstream is opened before anything is answered; a backend that cannot be reached is
-   502, one that does not answer in time 504. Our own errors are OpenAI-shaped and never name
-   an internal host or exception; backend errors pass through untouched.
-3. Status, safe headers (``app.proxy.headers``) and body chunks are forwarded as they arrive.
-4. Once the request body is in, a watcher waits for the client to disconnect; it then
-   cancels the exchange, which closes the upstream connection (the backend stops generating).
-   The upstream response is closed in ``finally`` on every path.
+A thin raw-ASGI mount of :func:`app.proxy.exchange.forward` (its docstring is the contract):
+the body is never parsed here, and Litestar still runs its middleware (the same-origin guard,
+allowed hosts) in front.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from litestar import asgi
-from litestar.types import Receive, Scope, Send
 
-from app.proxy.headers import request_headers, response_headers
-from app.proxy.policy import ROUTES, Admission, ProxyPolicy, Refusal, too_large
-from app.proxy.upstream import Body, Upstream, UpstreamError, UpstreamResponse, UpstreamTimeout
-from app.web.errors import openai_error_body
+from app.proxy.exchange import Receive, Scope, Send, forward
+from app.proxy.policy import ROUTES
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
-log = logging.getLogger("spark_control.proxy")
-
-CLIENT_CLOSED = 499  # the nginx convention, for metrics only: the client went away
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _ClientGone(Exception):
-    pass
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the HTTP server rejects a malformed length before we run
-    return None
-
-
-async def _answer(send: Send, refusal: Refusal) -> None:
-    body = openai_error_body(refusal.message, refusal.type, refusal.code)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if refusal.retry_after is not None:
-        headers.append((b"retry-after", str(refusal.retry_after).encode()))
-    await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _upstream_refusal(err: UpstreamError, service: str) -> Refusal:
-    message = f"The {service} backend {err}."
-    if isinstance(err, UpstreamTimeout):
-        return Refusal(504, message, "server_error", "backend_timeout")
-    return Refusal(502, message, "server_error", "backend_unavailable")
-
-
-class _Exchange:
-    """One proxied request, from the first body byte to the last response byte."""
-
-    __slots__ = (
-        "_admission",
-        "_body_error",
-        "_finishing",
-        "_gone",
-        "_receive",
-        "_scope",
-        "_send",
-        "_task",
-        "_upstream",
-        "_watcher",
-    )
-
-    def __init__(
-        self, scope: Scope, receive: Receive, send: Send, upstream: Upstream, admission: Admission
-    ) -> None:
-        self._scope, self._receive, self._send = scope, receive, send
-        self._upstream, self._admission = upstream, admission
-        self._task = asyncio.current_task()
-        self._watcher: asyncio.Task[None] | None = None
-        self._gone = False  # the client disconnected (set by the watcher)
-        self._finishing = False  # the last body message is being sent: a disconnect is normal
-        # Why the upload stopped, if it did: the upstream client may report it wrapped in its
-        # own connection error (it sends the body from another task), so we keep our own note.
-        self._body_error: _BodyTooLarge | _ClientGone | None = None
-
-    async def run(self) -> int:
-        """Forward the exchange; returns the status for metrics. Never raises for anything a
-        client or backend does (cancellation by the server's shutdown propagates)."""
-        try:
-            return await self._forward()
-        except asyncio.CancelledError:
-            if not self._gone or self._task is None:
-                raise
-            self._task.uncancel()  # our own cancellation: the client left
-            return CLIENT_CLOSED
-        except _ClientGone:
-            return CLIENT_CLOSED
-        finally:
-            if self._watcher is not None:
-                self._watcher.cancel()
-
-    async def _forward(self) -> int:
-        admission = self._admission
-        scope = self._scope
-        try:
-            body, extra_headers = await self._request_body()
-        except _BodyTooLarge:
-            return await self._too_large()
-        url = admission.url
-        if scope.get("query_string"):
-            url = f"{url}?{scope['query_string'].decode('latin-1')}"
-        headers = request_headers(scope["headers"]) + extra_headers
-        try:
-            response = await self._upstream.open(scope["method"], url, headers, body)
-        except (_BodyTooLarge, _ClientGone, UpstreamError) as err:
-            return await self._failed(self._body_error or err)
-        try:
-            await self._relay(response)
-        finally:
-            self._finishing = True
-            # Shielded: a late disconnect must not interrupt the close and leak the connection.
-            await asyncio.shield(response.aclose())
-        return response.status
-
-    async def _failed(self, failure: Exception) -> int:
-        """Answer a request that never got an upstream response; returns the status."""
-        if isinstance(failure, _ClientGone):
-            return CLIENT_CLOSED
-        if isinstance(failure, UpstreamError):
-            route = self._admission.route
-            log.warning("proxy %s → %s: %s", route.path, self._admission.url, failure)
-            refusal = _upstream_refusal(failure, route.service)
-            await _answer(self._send, refusal)
-            return refusal.status
-        return await self._too_large()
-
-    async def _too_large(self) -> int:
-        refusal = too_large(self._admission.body_limit)
-        await _answer(self._send, refusal)
-        return refusal.status
-
-    async def _relay(self, response: UpstreamResponse) -> None:
-        send = self._send
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": response_headers(response.headers),
-            }
-        )
-        try:
-            async for chunk in response.chunks():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except UpstreamError as err:
-            # The status is already sent: the only honest signal left is to end the response
-            # without its terminator, so the client sees a truncated body, not a complete one.
-            log.warning("proxy %s: %s", self._admission.route.path, err)
-            return
-        self._finishing = True
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _request_body(self) -> tuple[Body, list[tuple[bytes, bytes]]]:
-        """The body to send upstream: bytes when the whole body came in one message (the
-        common small JSON request), else a stream that counts bytes against the limit."""
-        if self._scope["method"] in ("GET", "HEAD"):
-            self._watch()
-            return None, []
-        message = await self._receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone
-        first = message.get("body", b"")
-        limit = self._admission.body_limit
-        if not message.get("more_body"):
-            if len(first) > limit:
-                raise _BodyTooLarge
-            self._watch()
-            return first, []
-        length = _content_length(self._scope)
-        extra = [(b"content-length", str(length).encode())] if length is not None else []
-        return self._stream_body(first, limit), extra
-
-    async def _stream_body(self, first: bytes, limit: int) -> AsyncIterator[bytes]:
-        received = len(first)
-        if received > limit:
-            raise self._body_failed(_BodyTooLarge())
-        if first:  # never an empty chunk: in a chunked upload it would read as the end
-            yield first
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                raise self._body_failed(_ClientGone())
-            chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > limit:
-                # Stop reading here: the rest of the upload is never received.
-                raise self._body_failed(_BodyTooLarge())
-            if chunk:
-                yield chunk
-            if not message.get("more_body"):
-                self._watch()
-                return
-
-    def _body_failed(self, error: _BodyTooLarge | _ClientGone) -> Exception:
-        self._body_error = error
-        return error
-
-    def _watch(self) -> None:
-        """Start watching for the client's disconnect (only once its body is fully read:
-        before that, ``receive()`` belongs to the body stream)."""
-        self._watcher = asyncio.create_task(self._wait_disconnect())
-
-    async def _wait_disconnect(self) -> None:
-        while (await self._receive())["type"] != "http.disconnect":
-            pass
-        # uvicorn also reports "disconnect" once our response is complete: not a client leaving.
-        if not self._finishing and self._task is not None:
-            self._gone = True
-            self._task.cancel()
-
 
 async def _proxy(scope: Scope, receive: Receive, send: Send) -> None:
     rt: Runtime = scope["litestar_app"].state.runtime
-    route = ROUTES.get(scope["path"]) or ROUTES.get(scope["path"].rstrip("/"))
-    if route is None:  # pragma: no cover - only the paths of ROUTES are mounted
-        await _answer(send, Refusal(404, "Not found.", "invalid_request_error", "not_found"))
-        return
-    policy: ProxyPolicy = rt.proxy
-    decision = policy.admit(route, scope["method"], _content_length(scope))
-    if isinstance(decision, Refusal):
-        await _answer(send, decision)
-        return
-    started = policy.metrics.proxy_started(route.path)
-    status = 500
-    try:
-        status = await _Exchange(scope, receive, send, rt.upstream, decision).run()
-    finally:
-        policy.release(decision)
-        policy.metrics.proxy_finished(route.path, status, started)
+    await forward(scope, receive, send, rt.proxy, rt.upstream)
 
 
 proxy = asgi(path=list(ROUTES), copy_scope=False, name="openai-proxy")(_proxy)
