@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from app.catalog.models import ModelDef, hf_cache_dir
+from app.catalog.models import ModelDef, weights_dir
 from app.catalog.store import Catalog
 from app.cluster import commands as cmd
 from app.cluster.ssh import SshError, SshTransport
@@ -34,13 +34,6 @@ class DiskDeletion(msgspec.Struct, frozen=True):
     key: str
     path: str
     nodes: dict[str, NodeFreed]
-
-
-def weights_dir(model: ModelDef, hf_home: str) -> str:
-    """Where ``model``'s weights live on a node (HF cache dir, or the local directory)."""
-    if model.local_path is not None:
-        return model.local_path
-    return cmd.join_path(cmd.remote_path(hf_home), "hub", hf_cache_dir(model.repo or ""))
 
 
 def parse_du(output: str) -> dict[str, int]:

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.cluster import commands as cmd
+
 MODEL_KEY = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 HF_REPO = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
 SERVED_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
@@ -92,8 +94,9 @@ class ModelDef(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     @property
     def source_ref(self) -> str:
-        """What ``vllm serve`` is given: the repo id or the local directory."""
-        return self.repo if self.repo is not None else self.local_path  # type: ignore[return-value]
+        """What ``vllm serve`` is given: the repo id or the local directory (validation
+        guarantees exactly one of them is set)."""
+        return self.repo if self.repo is not None else (self.local_path or "")
 
 
 def local_path_problem(path: str) -> str | None:
@@ -116,3 +119,11 @@ def local_path_problem(path: str) -> str | None:
 def hf_cache_dir(repo: str) -> str:
     """The HF hub cache folder name of ``repo``: ``models--org--name``."""
     return "models--" + repo.replace("/", "--")
+
+
+def weights_dir(model: ModelDef, hf_home: str) -> str:
+    """Where ``model``'s weights live on every node: its local directory, or its folder in the
+    HF cache under ``hf_home`` (the one place this path is computed)."""
+    if model.local_path is not None:
+        return model.local_path
+    return cmd.join_path(cmd.remote_path(hf_home), "hub", hf_cache_dir(model.repo or ""))

@@ -6,7 +6,9 @@ commands a real swap would run.
 
 from __future__ import annotations
 
-from app.catalog.models import ModelDef, hf_cache_dir
+from collections.abc import Sequence
+
+from app.catalog.models import ModelDef, weights_dir
 from app.cluster import commands as cmd
 from app.config import Config
 from app.swap.jobs import PlannedCommand
@@ -39,9 +41,7 @@ class SwapPlan:
 
     def weights_path(self) -> str:
         """Where the weights must be on every node (a directory)."""
-        if self.model.local_path is not None:
-            return self.model.local_path
-        return cmd.join_path(self.hf_home, "hub", hf_cache_dir(self.model.repo or ""))
+        return weights_dir(self.model, self.config.vllm.hf_home)
 
     def weights_check(self) -> str:
         if self.model.local_path is not None:
@@ -54,15 +54,23 @@ class SwapPlan:
     # --- stop ------------------------------------------------------------------------------
 
     def _launch_cluster(
-        self, verb: str, verb_args: tuple[str, ...] = (), **kwargs: object
-    ) -> tuple[str, ...]:
+        self,
+        verb: str,
+        verb_args: Sequence[str] = (),
+        *,
+        daemon: bool = False,
+        env: Sequence[tuple[str, str]] = (),
+        container_env: Sequence[str] = (),
+    ) -> cmd.Argv:
         return cmd.launch_cluster(
             hosts=self.hosts,
             image=self.config.vllm.image,
             container=self.container,
             verb=verb,
             verb_args=verb_args,
-            **kwargs,  # type: ignore[arg-type]
+            daemon=daemon,
+            env=env,
+            container_env=container_env,
         )
 
     def stop(self) -> str:
