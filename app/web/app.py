@@ -12,7 +12,6 @@ from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.routes import HTTPRoute
 
 from app import __version__
 from app.logs import install_redaction
@@ -55,23 +54,4 @@ def create_app(runtime: Runtime) -> Litestar:
         logging_config=None,  # logging is configured once, by app.logs
     )
     app.state.runtime = rt
-    _complete_options_allow(app)
     return app
-
-
-def _complete_options_allow(app: Litestar) -> None:
-    """Make ``OPTIONS`` list every method of its path.
-
-    Litestar builds a path's automatic OPTIONS handler with the first handler registered for
-    that path; later handlers of the same path (GET after POST on ``/api/swap/lock``) join the
-    route, but the OPTIONS answer keeps reading the first, stale route's methods. Point that
-    stale route's method set at the complete one.
-    """
-    for route in app.routes:
-        if not isinstance(route, HTTPRoute) or "OPTIONS" not in route.route_handler_map:
-            continue
-        handler, _ = route.route_handler_map["OPTIONS"]
-        for cell in getattr(handler.fn, "__closure__", None) or ():
-            stale = cell.cell_contents
-            if isinstance(stale, HTTPRoute) and stale is not route:
-                stale.methods = route.methods
