@@ -10,7 +10,7 @@ CONFIG ?= /data/config.yaml
 # so it is read only when no target of this file is asked for; `make s9pk-install` reaches its
 # install. A missing s9pk.mk is fetched with `npm ci` first.
 ARCHES := x86 arm
-PROJECT_GOALS := install run demo test test-python check-package lint bench clean
+PROJECT_GOALS := install run demo test test-fast test-python check-package lint typecheck docs bench clean
 ifeq ($(filter $(PROJECT_GOALS),$(MAKECMDGOALS)),)
 READ_S9PK_MK := yes
 -include node_modules/@start9labs/start-sdk/s9pk.mk
@@ -19,7 +19,7 @@ endif
 node_modules/@start9labs/start-sdk/s9pk.mk:
 	npm ci
 
-.PHONY: install run demo test test-python check-package s9pk-install lint bench clean
+.PHONY: install run demo test test-fast test-python check-package s9pk-install lint typecheck docs bench clean
 
 install: $(VENV)/.installed
 
@@ -35,10 +35,23 @@ run: install
 demo: install
 	$(BIN)/python -m scripts.demo
 
-test: check-package test-python
+test: check-package typecheck test-python
 
 test-python: install
 	$(BIN)/python -m pytest
+
+# What a developer runs every minute: the unit, simulator and integration tests, without the
+# slow, browser, real-OpenSSH (system), real-vLLM and reliability tiers. `make test` runs all.
+FAST_TESTS := tests/unit tests/sim tests/integration
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" $(FAST_TESTS)
+
+# The reliability reports committed under docs/ (a plain test run writes them to a temporary
+# directory, so it leaves the tree clean).
+REPORT_TESTS := tests/reliability/test_fault_matrix.py tests/reliability/test_soak.py \
+	tests/reliability/test_openapi_fuzz.py
+docs: install
+	SPARK_REPORTS_DIR=$(CURDIR)/docs $(BIN)/python -m pytest -q $(REPORT_TESTS)
 
 # The StartOS package's checks: type-check, the SDK's lint, the bundle, and its tests.
 check-package: node_modules/.package-lock.json
@@ -54,9 +67,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 s9pk-install:
 	$(MAKE) -f node_modules/@start9labs/start-sdk/s9pk.mk install
 
-lint: install
+lint: install typecheck
 	$(BIN)/ruff check app scripts tests
 	$(BIN)/ruff format --check app scripts tests
+
+# mypy --strict on app/ (settings in pyproject.toml); `make test` runs it too, so CI does.
+typecheck: install
+	$(BIN)/mypy app
 
 bench: install
 	$(BIN)/python -m scripts.bench

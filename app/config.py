@@ -361,7 +361,7 @@ def load_config(
 
 def config_to_dict(config: Config) -> dict[str, Any]:
     """The YAML-shaped mapping of ``config`` (derived fields dropped), e.g. to write a file."""
-    data = msgspec.to_builtins(config)
+    data: dict[str, Any] = msgspec.to_builtins(config)
     data.pop("warnings", None)
     data.pop("source", None)
     return data

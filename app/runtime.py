@@ -30,8 +30,9 @@ from app.proxy.upstream import AiohttpUpstream, Upstream
 from app.services.monitor import ProbeSettings, StatusMonitor
 from app.services.registry import ServiceRegistry
 from app.services.vllm_logs import VllmLogs
-from app.swap.engine import SwapEngine, Timings
+from app.swap.engine import SwapEngine
 from app.swap.running import ServedModel
+from app.swap.settings import Timings
 
 log = logging.getLogger("spark_control")
 

@@ -118,7 +118,10 @@ class CatalogManager:
                 )
                 overrides = msgspec.structs.replace(self._overrides, models=models)
             snapshot = await self._commit(overrides, "knobs", key)
-            return snapshot.get(key)  # type: ignore[return-value]
+            model = snapshot.get(key)
+            if model is None:  # cannot happen: changes are serialised and the key was found
+                raise UnknownModel(key)
+            return model
 
     async def remove(self, key: str) -> None:
         """Remove a user model; catalog models raise ProtectedModel."""

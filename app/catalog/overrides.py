@@ -60,11 +60,12 @@ def load_overrides(path: str, now: datetime) -> Overrides:
         return overrides
     except (yaml.YAMLError, msgspec.ValidationError, ValueError) as err:
         reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        aside = file.with_name(f"{file.name}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}")
+        target = file.with_name(f"{file.name}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}")
+        aside: Path | None = target
         try:
-            os.replace(file, aside)
+            os.replace(file, target)
         except OSError:
-            aside = None  # type: ignore[assignment]
+            aside = None
         raise OverridesCorrupt(f"{file} is not a valid overrides file ({reason})", aside) from None
 
 

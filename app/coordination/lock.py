@@ -137,27 +137,28 @@ class SwapLock:
     def _status_of(self, held: _Held | None) -> LockStatus:
         if held is None:
             return LockStatus(held=False)
-        remaining = (held.expires_at - self._clock.now()).total_seconds()
         return LockStatus(
             held=True,
             holder=held.holder,
             acquired_at=isoformat(held.acquired_at),
             expires_at=isoformat(held.expires_at),
-            seconds_remaining=max(0, math.ceil(remaining)),
+            seconds_remaining=self._seconds_remaining(held),
             note=held.note,
         )
+
+    def _seconds_remaining(self, held: _Held) -> int:
+        return max(0, math.ceil((held.expires_at - self._clock.now()).total_seconds()))
 
     def status(self) -> LockStatus:
         return self._status_of(self._current())
 
     def _grant(self, held: _Held) -> LockGrant:
-        status = self._status_of(held)
         return LockGrant(
             held=True,
             holder=held.holder,
-            acquired_at=status.acquired_at,  # type: ignore[arg-type]
-            expires_at=status.expires_at,  # type: ignore[arg-type]
-            seconds_remaining=status.seconds_remaining,  # type: ignore[arg-type]
+            acquired_at=isoformat(held.acquired_at),
+            expires_at=isoformat(held.expires_at),
+            seconds_remaining=self._seconds_remaining(held),
             note=held.note,
             token=held.token,
         )
@@ -174,7 +175,7 @@ class SwapLock:
         now = self._clock.now()
         current = self._current()
         if current is None:
-            self._held = _Held(
+            current = self._held = _Held(
                 holder=holder,
                 token=secrets.token_urlsafe(32),
                 acquired_at=now,
@@ -196,7 +197,7 @@ class SwapLock:
             if note is not None:
                 current.note = note
         self._changed()
-        return self._grant(self._held)  # type: ignore[arg-type]
+        return self._grant(current)
 
     def release(self, token: str | None = None, *, force: bool = False) -> LockStatus:
         """Release the lock; idempotent when unheld. Raises LockForbidden on a wrong token."""

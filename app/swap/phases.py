@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -168,9 +169,8 @@ class PhaseRunner:
             # Poll again after health_poll_s, or at once when the log says the server has
             # started (or that the engine died).
             hint = asyncio.ensure_future(started.wait())
-            await asyncio.wait(
-                [hint, fatal], timeout=t.health_poll_s, return_when=asyncio.FIRST_COMPLETED
-            )
+            wake: list[asyncio.Future[Any]] = [hint, fatal]
+            await asyncio.wait(wake, timeout=t.health_poll_s, return_when=asyncio.FIRST_COMPLETED)
             hint.cancel()
             started.clear()
 
