@@ -4,8 +4,8 @@ For each cell the fault is injected exactly as the engine enters the phase (thro
 engine's synchronous phase listener, before the phase runs any command), then we record the
 final job state, the error sentence, whether the single-flight guard was released, whether the
 next swap (faults cleared) succeeded, and which webhook fired. Each cell is compared with what
-the product promises; the table is written to ``docs/RELIABILITY.md`` and the test fails if any
-cell is wrong.
+the product promises; the table is written to ``docs/RELIABILITY.md`` by ``make docs`` (a plain
+run writes a temporary copy: ``tests/reports.py``) and the test fails if any cell is wrong.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pytest
 from app.swap.jobs import JobRecord, Phase
 from scripts.sparksim.faults import FAULTS
 from tests.cluster import ClusterHarness, running_app, sim_config, simulator
+from tests.reports import report_path
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "RELIABILITY.md"
 PHASES = [p.value for p in Phase]
 A, B = "gemma-3-27b", "qwen3-32b"
 A_REPO = "google/gemma-3-27b-it"
@@ -197,8 +197,7 @@ def write_doc(cells: list[Cell]) -> None:
             f"| `{c.fault}` | {c.phase} | {c.state} | {error} | {'yes' if c.guard_released else 'NO'} "
             f"| {'ok' if c.next_swap_ok else 'FAILED'} | {c.webhook} | {'✓' if c.right else '✗'} |"
         )
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report_path("RELIABILITY.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @pytest.mark.slow
