@@ -5,23 +5,29 @@ BIN    := $(VENV)/bin
 CONFIG ?= /data/config.yaml
 
 # The StartOS package. Plain `make` runs the SDK's s9pk.mk (its default goal `all`): it builds
-# spark-control_x86_64.s9pk and spark-control_aarch64.s9pk, given start-cli and Docker buildx.
-# s9pk.mk also has an `install` (onto a StartOS server) and a `clean` that would replace ours,
-# so it is read only when no target of this file is asked for; `make s9pk-install` reaches its
-# install. A missing s9pk.mk is fetched with `npm ci` first.
+# spark-control_x86_64.s9pk and spark-control_aarch64.s9pk, given start-cli and Docker buildx;
+# `make install` is s9pk.mk's too (it installs the .s9pk onto a StartOS server). s9pk.mk also has
+# a `clean` that would replace ours, so it is read only when no target of this file is asked
+# for. A missing s9pk.mk is fetched with `npm ci` first.
 ARCHES := x86 arm
-PROJECT_GOALS := install run demo test test-fast test-python check-package lint typecheck docs bench clean
+PROJECT_GOALS := venv run demo test test-fast test-python check-package image-check lint typecheck docs bench clean
 ifeq ($(filter $(PROJECT_GOALS),$(MAKECMDGOALS)),)
 READ_S9PK_MK := yes
 -include node_modules/@start9labs/start-sdk/s9pk.mk
+# start-cli's ingredients name the Dockerfile, not what it copies into the image: a changed app
+# or lock file must rebuild the packages too. (No recipe here: s9pk.mk's pattern rule packs.)
+IMAGE_INPUTS := requirements.lock .dockerignore \
+	$(shell find app -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
+$(foreach arch,x86_64 aarch64,$(PACKAGE_ID)_$(arch).s9pk) $(PACKAGE_ID).s9pk: $(IMAGE_INPUTS)
 endif
 
 node_modules/@start9labs/start-sdk/s9pk.mk:
 	npm ci
 
-.PHONY: install run demo test test-fast test-python check-package s9pk-install lint typecheck docs bench clean
+.PHONY: venv run demo test test-fast test-python check-package image-check lint typecheck docs bench clean
 
-install: $(VENV)/.installed
+# The Python virtualenv with the app and its development tools.
+venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,28 +35,28 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-run: install
+run: venv
 	$(BIN)/python -m app --config $(CONFIG)
 
-demo: install
+demo: venv
 	$(BIN)/python -m scripts.demo
 
 test: check-package typecheck test-python
 
-test-python: install
+test-python: venv
 	$(BIN)/python -m pytest
 
 # What a developer runs every minute: the unit, simulator and integration tests, without the
 # slow, browser, real-OpenSSH (system), real-vLLM and reliability tiers. `make test` runs all.
 FAST_TESTS := tests/unit tests/sim tests/integration
-test-fast: install
+test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow" $(FAST_TESTS)
 
 # The reliability reports committed under docs/ (a plain test run writes them to a temporary
 # directory, so it leaves the tree clean).
 REPORT_TESTS := tests/reliability/test_fault_matrix.py tests/reliability/test_soak.py \
 	tests/reliability/test_openapi_fuzz.py
-docs: install
+docs: venv
 	SPARK_REPORTS_DIR=$(CURDIR)/docs $(BIN)/python -m pytest -q $(REPORT_TESTS)
 
 # The StartOS package's checks: type-check, the SDK's lint, the bundle, and its tests.
@@ -64,18 +70,21 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ and npm" >&2; exit 1; }
 	npm ci
 
-s9pk-install:
-	$(MAKE) -f node_modules/@start9labs/start-sdk/s9pk.mk install
+# Builds the StartOS image for this machine and runs it against the Spark simulator
+# (scripts/imagecheck): starts dockerd when no engine runs, and builds a Debian base with
+# debootstrap when python:3.11-slim cannot be pulled. Needs root, or a running Docker engine.
+image-check: venv
+	$(BIN)/python -m scripts.imagecheck
 
-lint: install typecheck
+lint: venv typecheck
 	$(BIN)/ruff check app scripts tests
 	$(BIN)/ruff format --check app scripts tests
 
 # mypy --strict on app/ (settings in pyproject.toml); `make test` runs it too, so CI does.
-typecheck: install
+typecheck: venv
 	$(BIN)/mypy app
 
-bench: install
+bench: venv
 	$(BIN)/python -m scripts.bench
 
 ifndef READ_S9PK_MK
