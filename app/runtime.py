@@ -23,6 +23,7 @@ from app.config import Config
 from app.coordination.lock import LockStatus, SwapLock
 from app.coordination.schedule import Schedule, ScheduleRegistry
 from app.coordination.webhook import WebhookSender
+from app.datavolume import DataVolume, check_writable
 from app.events import EventBus
 from app.metrics import Metrics
 from app.proxy.policy import MIB, ProxyLimits, ProxyPolicy
@@ -147,6 +148,19 @@ class Runtime:
         if not self.config.configured:
             warnings.append(NO_SPARKS_MESSAGE)
         return warnings
+
+    def data_volume(self) -> DataVolume:
+        """Whether every file the app writes at run time can be written (see app.datavolume)."""
+        key = self.config.ssh.key_file
+        return check_writable(
+            [
+                key,
+                f"{key}.pub",
+                self.config.ssh.known_hosts,
+                self.config.models.overrides_file,
+                self.config.services.overrides_file,
+            ]
+        )
 
     def _lock_changed(self, status: LockStatus) -> None:
         self.metrics.set_lock_held(status.held)

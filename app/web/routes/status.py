@@ -7,6 +7,7 @@ import msgspec
 from litestar import get
 
 from app.coordination.lock import LockStatus
+from app.datavolume import DataVolume
 from app.services.monitor import DeepHealth
 from app.services.status import ServiceStatus, SparkStatus
 from app.swap.jobs import Job
@@ -22,6 +23,7 @@ class Status(msgspec.Struct, frozen=True):
     lock: LockStatus
     swap: Job | None
     warnings: list[str]
+    data_volume: DataVolume
 
 
 @get("/api/status", tags=["status"], sync_to_thread=False)
@@ -30,7 +32,8 @@ def status(rt: Rt) -> Status:
 
     ``sparks``: every configured Spark (``reachable`` is null until first probed).
     ``services``: every service — enabled ones ``up`` / ``down``, disabled ones ``disabled``.
-    ``model``: what the head serves. ``swap``: the real swap in progress, or null."""
+    ``model``: what the head serves. ``swap``: the real swap in progress, or null.
+    ``data_volume``: whether the app can write its key, host keys and overrides."""
     active = rt.engine.active
     return Status(
         configured=rt.config.configured,
@@ -40,6 +43,7 @@ def status(rt: Rt) -> Status:
         lock=rt.lock.status(),
         swap=active.view() if active is not None else None,
         warnings=rt.warnings,
+        data_volume=rt.data_volume(),
     )
 
 
