@@ -18,6 +18,8 @@ import {
   HF_TOKEN_MAX,
   WEBHOOK_SECRET_MAX,
 } from '../validation'
+import { refuseDuringSwap, RESTART_WARNING, restartAnyway } from './restartGuard'
+import { i18n } from '../i18n'
 
 const { InputSpec, Value, List } = sdk
 
@@ -88,7 +90,7 @@ export const inputSpec = InputSpec.of({
   sparks: Value.list(
     List.obj(
       {
-        name: 'Sparks',
+        name: i18n('Sparks'),
         description:
           'Your DGX Sparks, head first: vLLM serves its HTTP API on the first one, the others are workers.',
         default: [],
@@ -97,7 +99,7 @@ export const inputSpec = InputSpec.of({
     ),
   ),
   services: Value.object(
-    { name: 'Services', description: 'The built-in services on your Sparks.' },
+    { name: i18n('Services'), description: 'The built-in services on your Sparks.' },
     InputSpec.of({
       disabled: Value.multiselect({
         name: 'Disabled services',
@@ -203,6 +205,7 @@ export const inputSpec = InputSpec.of({
       }),
     }),
   ),
+  restart_during_swap: restartAnyway,
 })
 
 /** The form's current values, read from the config file. */
@@ -229,6 +232,7 @@ export function formValues(config: Config): T.DeepPartial<typeof inputSpec._TYPE
       hf_token: config.vllm.hf_token || null,
     },
     webhook: { url: config.webhook.url || null, secret: config.webhook.secret || null },
+    restart_during_swap: false,
   }
 }
 
@@ -244,6 +248,7 @@ export async function saveSparkSettings(
   file: ConfigFile = configFile,
 ): Promise<Config> {
   const settings = validateSparkSettings(input)
+  await refuseDuringSwap(input)
   const current = (await file.read().once()) ?? configShape.parse({})
   const next = applySparkSettings(current, settings)
   await file.write(effects, next)
@@ -253,10 +258,10 @@ export async function saveSparkSettings(
 export const configureSparks = sdk.Action.withInput(
   'configure-sparks',
   async () => ({
-    name: 'Configure Sparks',
+    name: i18n('Configure Sparks'),
     description:
-      'Your Sparks and how to reach them over SSH, the vLLM launch settings, services you do not run, and the swap webhook.',
-    warning: null,
+      i18n('Your Sparks and how to reach them over SSH, the vLLM launch settings, services you do not run, and the swap webhook.'),
+    warning: RESTART_WARNING,
     allowedStatuses: 'any',
     group: null,
     visibility: 'enabled',

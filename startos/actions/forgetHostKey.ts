@@ -4,6 +4,7 @@ import { forgetHostKey as removeEntries } from '../knownHosts'
 import { sdk } from '../sdk'
 import { volumePathOf } from '../utils'
 import { InvalidInput, patterns } from '../validation'
+import { i18n } from '../i18n'
 
 const { InputSpec, Value } = sdk
 
@@ -59,13 +60,13 @@ export const forgetHostKey = sdk.Action.withInput(
   async ({ effects }) => {
     const count = (await configFile.read((c) => c.sparks.length).const(effects)) ?? 0
     return {
-      name: "Forget a Spark's host key",
+      name: i18n('Forget a Spark\'s host key'),
       description:
-        'After you reinstall a Spark its SSH host key changes and Spark Control refuses to connect. This removes the old pinned key so the new one is trusted at the next connection.',
+        i18n('After you reinstall a Spark its SSH host key changes and Spark Control refuses to connect. This removes the old pinned key so the new one is trusted at the next connection.'),
       warning:
-        'Only do this when you know why the host key changed: a changed key can also mean another machine is answering at that address.',
+        i18n('Only do this when you know why the host key changed: a changed key can also mean another machine is answering at that address.'),
       allowedStatuses: 'any',
-      group: null,
+      group: 'Sparks',
       visibility:
         count > 0
           ? 'enabled'

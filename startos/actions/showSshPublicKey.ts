@@ -3,6 +3,7 @@ import { configFile } from '../fileModels/config.yaml'
 import { sdk } from '../sdk'
 import { readPublicKey } from '../sshKey'
 import { volumePathOf } from '../utils'
+import { i18n } from '../i18n'
 
 type Result = T.ActionResult & { version: '1' }
 
@@ -15,7 +16,7 @@ export async function publicKeyResult(path: string | null): Promise<Result> {
       read.reason === 'missing'
         ? 'Spark Control has not generated its SSH key yet. It creates the key the first time it starts: start the service, wait until it is running, then run this action again.'
         : read.reason === 'not-a-key'
-          ? 'The SSH public key file does not hold an OpenSSH public key. Stop the service, and Spark Control will generate a new key pair at its next start if you remove the old one.'
+          ? 'The SSH public key file does not hold an OpenSSH public key. Run Regenerate SSH key to give Spark Control a new key pair.'
           : 'The SSH public key file cannot be read from here.'
     return { version: '1', title: 'No SSH public key yet', message, result: null }
   }
@@ -31,12 +32,12 @@ export async function publicKeyResult(path: string | null): Promise<Result> {
 export const showSshPublicKey = sdk.Action.withoutInput(
   'show-ssh-public-key',
   async () => ({
-    name: 'Show SSH public key',
+    name: i18n('Show SSH public key'),
     description:
-      "The public half of Spark Control's SSH key, to add to authorized_keys on every Spark.",
+      i18n('The public half of Spark Control\'s SSH key, to add to authorized_keys on every Spark.'),
     warning: null,
     allowedStatuses: 'any',
-    group: null,
+    group: 'Sparks',
     visibility: 'enabled',
   }),
   async () => {

@@ -7,6 +7,14 @@ import { sdk } from '../sdk'
  *
  * Every key has a default, so `configFile.merge(effects, {})` seeds a complete file at install.
  * Keys the app does not know must never be written: app/config.py rejects unknown fields.
+ *
+ * Some settings of the contract (shared CONFIG.md) are read by the app only from a later
+ * version on: API keys and trusted proxies, and the `swap:` / `watchdog:` behaviour. They are
+ * modelled here under their contract names but are *pending* (listed in PENDING_SETTINGS): never
+ * seeded, and the actions that write them stay disabled, so this package never writes a key the
+ * app in the same package would refuse. A test (tests/package/test_startos_package.py) fails as
+ * soon as the app reads one of them, so it graduates: drop it from PENDING_SETTINGS and give it
+ * `.catch(default)` like every other key.
  */
 
 export const DEFAULT_VLLM_PORT = 8888
@@ -18,6 +26,38 @@ export const DEFAULT_SSH_PORT = 22
 export const BUILTIN_SERVICES = ['vllm', 'parakeet', 'kokoro', 'embeddings', 'qdrant'] as const
 /** The built-in services that run on a Spark reached over SSH, each with an optional own user. */
 export const SSH_SERVICES = ['parakeet', 'kokoro', 'embeddings', 'qdrant'] as const
+
+/** Dotted config keys the package models but the app does not read yet (see above). */
+export const PENDING_SETTINGS = [
+  'server.trusted_proxies',
+  'server.api_keys',
+  'swap',
+  'watchdog',
+] as const
+export type PendingSetting = (typeof PENDING_SETTINGS)[number]
+export const isPending = (key: PendingSetting): boolean =>
+  (PENDING_SETTINGS as readonly string[]).includes(key)
+
+/** A pending key: absent unless an action wrote it, dropped when malformed. */
+const pending = <T extends z.ZodTypeAny>(schema: T) => schema.optional().catch(undefined)
+
+export const API_KEY_SCOPES = ['read', 'operate', 'admin'] as const
+export const apiKeyEntry = z.object({
+  name: z.string(),
+  key_sha256: z.string(),
+  scope: z.enum(API_KEY_SCOPES),
+})
+export type ApiKeyEntry = z.infer<typeof apiKeyEntry>
+
+export const SWAP_DEFAULTS = {
+  drain_timeout_s: 30,
+  hold_timeout_s: 600,
+  hold_max_requests: 256,
+  on_failure: 'rollback' as 'rollback' | 'stay_stopped',
+  on_request: false,
+  min_dwell_s: 300,
+}
+export const WATCHDOG_DEFAULTS = { enabled: true, grace_s: 10 }
 
 const spark = z.object({
   name: z.string(),
@@ -85,8 +125,26 @@ export const configShape = z.object({
   server: z
     .object({
       allowed_hosts: z.array(z.string()).catch([]),
+      trusted_proxies: pending(z.array(z.string())),
+      api_keys: pending(z.array(apiKeyEntry)),
     })
     .catch({ allowed_hosts: [] }),
+  swap: pending(
+    z.object({
+      drain_timeout_s: z.number().int().catch(SWAP_DEFAULTS.drain_timeout_s),
+      hold_timeout_s: z.number().int().catch(SWAP_DEFAULTS.hold_timeout_s),
+      hold_max_requests: z.number().int().catch(SWAP_DEFAULTS.hold_max_requests),
+      on_failure: z.enum(['rollback', 'stay_stopped']).catch(SWAP_DEFAULTS.on_failure),
+      on_request: z.boolean().catch(SWAP_DEFAULTS.on_request),
+      min_dwell_s: z.number().int().catch(SWAP_DEFAULTS.min_dwell_s),
+    }),
+  ),
+  watchdog: pending(
+    z.object({
+      enabled: z.boolean().catch(WATCHDOG_DEFAULTS.enabled),
+      grace_s: z.number().int().catch(WATCHDOG_DEFAULTS.grace_s),
+    }),
+  ),
 })
 
 export type Config = z.infer<typeof configShape>

@@ -1,6 +1,7 @@
 import { configureSparks } from '../actions/configureSparks'
 import { configFile } from '../fileModels/config.yaml'
 import { sdk } from '../sdk'
+import { i18n } from '../i18n'
 
 export const CONFIGURE_SPARKS_TASK = 'spark-control:configure-sparks'
 
@@ -10,7 +11,7 @@ export const taskConfigureSparks = sdk.setupOnInit(async (effects) => {
   const count = (await configFile.read((c) => c.sparks.length).const(effects)) ?? 0
   if (count === 0) {
     await sdk.action.createOwnTask(effects, configureSparks, 'important', {
-      reason: 'Add your DGX Sparks so Spark Control can reach them over SSH.',
+      reason: i18n('Add your DGX Sparks so Spark Control can reach them over SSH.'),
       replayId: CONFIGURE_SPARKS_TASK,
     })
   } else {

@@ -19,18 +19,28 @@ async function submit(actionId, input) {
 const tempConfig = () =>
   internals.configFile.withPath(join(mkdtempSync(join(tmpdir(), 'sc-')), 'config.yaml'))
 
-test('three actions, in order, each runnable in any service state', async () => {
+test('every action, in order and grouped; only Test Sparks needs the service running', async () => {
   const exported = []
   await bundle.actions.init(fakeEffects(exported))
   assert.deepEqual(
-    exported.map(({ id, metadata }) => [id, metadata.name, metadata.hasInput]),
+    exported.map(({ id, metadata }) => [id, metadata.name, metadata.group, metadata.hasInput]),
     [
-      ['configure-sparks', 'Configure Sparks', true],
-      ['show-ssh-public-key', 'Show SSH public key', false],
-      ['forget-host-key', "Forget a Spark's host key", true],
+      ['configure-sparks', 'Configure Sparks', null, true],
+      ['show-ssh-public-key', 'Show SSH public key', 'Sparks', false],
+      ['test-sparks', 'Test Sparks', 'Sparks', false],
+      ['regenerate-ssh-key', 'Regenerate SSH key', 'Sparks', true],
+      ['forget-host-key', "Forget a Spark's host key", 'Sparks', true],
+      ['services', 'Services', 'Settings', true],
+      ['models', 'Models', 'Settings', true],
+      ['swap-behaviour', 'Swap behaviour', 'Settings', true],
+      ['access', 'Access', 'Access', true],
+      ['create-api-key', 'Create API key', 'Access', true],
+      ['revoke-api-key', 'Revoke API key', 'Access', true],
     ],
   )
-  for (const { metadata } of exported) assert.equal(metadata.allowedStatuses, 'any')
+  for (const { id, metadata } of exported) {
+    assert.equal(metadata.allowedStatuses, id === 'test-sparks' ? 'only-running' : 'any', id)
+  }
   const forget = exported.find((a) => a.id === 'forget-host-key').metadata
   assert.deepEqual(forget.visibility, {
     disabled: 'No Spark is configured yet: run Configure Sparks first.',
@@ -38,9 +48,39 @@ test('three actions, in order, each runnable in any service state', async () => 
   assert.ok(forget.warning, 'forgetting a host key warns first')
 })
 
+test('every action that restarts the app warns first and asks before interrupting a swap', async () => {
+  const exported = []
+  await bundle.actions.init(fakeEffects(exported))
+  const restarting = [
+    'configure-sparks',
+    'regenerate-ssh-key',
+    'services',
+    'models',
+    'swap-behaviour',
+    'access',
+    'create-api-key',
+    'revoke-api-key',
+  ]
+  for (const id of restarting) {
+    const { metadata } = exported.find((a) => a.id === id)
+    assert.match(metadata.warning, /restarts/, `${id} warns that it restarts Spark Control`)
+    assert.match(metadata.warning, /swap/, `${id} says what a restart does to a swap`)
+    const { spec } = await bundle.actions.get(id).getInput({ effects: fakeEffects(), prefill: null })
+    assert.equal(Object.keys(spec).at(-1), 'restart_during_swap', `${id} asks last`)
+    assert.equal(spec.restart_during_swap.type, 'toggle')
+    assert.equal(spec.restart_during_swap.default, false)
+  }
+})
+
 test('Configure Sparks asks for every Spark setting', async () => {
   const { spec } = await configureSparks().getInput({ effects: fakeEffects(), prefill: null })
-  assert.deepEqual(Object.keys(spec), ['sparks', 'services', 'vllm', 'webhook'])
+  assert.deepEqual(Object.keys(spec), [
+    'sparks',
+    'services',
+    'vllm',
+    'webhook',
+    'restart_during_swap',
+  ])
 
   assert.equal(spec.sparks.type, 'list')
   const spark = spec.sparks.spec

@@ -62,6 +62,7 @@ export function validForm(patch = {}) {
       hf_token: 'hf_exampletoken',
     },
     webhook: { url: 'https://hooks.lan/spark', secret: 's3cret' },
+    restart_during_swap: false,
     ...patch,
   }
 }

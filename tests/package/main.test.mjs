@@ -60,7 +60,7 @@ test('readiness is the app answering /api/health', async () => {
   assert.match(answer.message, /not answering/)
 })
 
-test('the dashboard and API are one ui interface on port 9999', async () => {
+async function exportedInterfaces() {
   const calls = []
   const effects = { ...fakeEffects() }
   for (const name of [
@@ -75,15 +75,56 @@ test('the dashboard and API are one ui interface on port 9999', async () => {
     }
   }
   await internals.setInterfaces(effects)
-  const bind = calls.find(([name]) => name === 'bind')[1]
-  assert.equal(bind.internalPort, 9999)
-  const exported = calls.filter(([name]) => name === 'exportServiceInterface').map(([, p]) => p)
-  assert.equal(exported.length, 1)
-  assert.equal(exported[0].id, 'ui')
-  assert.equal(exported[0].type, 'ui')
-  assert.equal(exported[0].masked, false)
+  return calls
+}
+
+test('a ui interface for the dashboard and an api interface, both on port 9999', async () => {
+  const calls = await exportedInterfaces()
+  const binds = calls.filter(([name]) => name === 'bind').map(([, p]) => p)
   assert.deepEqual(
-    [exported[0].addressInfo.internalPort, exported[0].addressInfo.scheme],
-    [9999, 'http'],
+    binds.map((b) => b.internalPort),
+    [9999],
   )
+  const exported = calls.filter(([name]) => name === 'exportServiceInterface').map(([, p]) => p)
+  assert.deepEqual(
+    exported.map((i) => [i.id, i.type, i.name, i.masked]),
+    [
+      ['ui', 'ui', 'Dashboard', false],
+      ['api', 'api', 'API', false],
+    ],
+  )
+  for (const i of exported) {
+    assert.deepEqual([i.addressInfo.internalPort, i.addressInfo.scheme], [9999, 'http'])
+  }
+  const api = exported[1]
+  assert.match(api.description, /\/api\//)
+  assert.match(api.description, /\/v1\//)
+})
+
+test('the api interface says whether an API key is needed', () => {
+  const { apiDescription } = internals
+  assert.match(apiDescription(0, false), /No API key is set.*before attaching a public domain/)
+  assert.match(apiDescription(2, false), /Every request needs an API key: Authorization: Bearer/)
+  assert.match(apiDescription(0, true), /No API key is needed.*never attach a public domain/)
+  // As shipped: the description matches whether this version checks keys at all.
+  const pending = internals.PENDING_SETTINGS.includes('server.api_keys')
+  assert.equal(pending, internals.isPending('server.api_keys'))
+})
+
+test('health checks beside readiness: Sparks, Data volume and Settings, after the app is up', async () => {
+  const entries = await chain()
+  for (const [id, display] of [
+    ['sparks', 'Sparks'],
+    ['data-volume', 'Data volume'],
+    ['settings', 'Settings'],
+  ]) {
+    const check = entries[id]
+    assert.equal(check.kind, 'health', id)
+    assert.equal(check.ready.display, display)
+    assert.deepEqual(check.requires, ['primary'])
+    // Nothing answers on 9999 here: each goes red with the reason, never throws.
+    const answer = await check.ready.fn()
+    assert.equal(answer.result, 'failure')
+    assert.match(answer.message, /not answering/)
+  }
 })

@@ -13,6 +13,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 from packaging.requirements import Requirement
@@ -20,6 +21,7 @@ from packaging.utils import canonicalize_name
 
 from app import config as app_config
 from app.config import Config, config_to_dict, load_config
+from app.services.registry import ServiceOverride, build_services, load_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "tests" / "package" / "package_cli.mjs"
@@ -158,3 +160,118 @@ def test_lock_pins_every_runtime_dependency_within_its_range() -> None:
             f"requirements.lock pins {name}=={pins[name]}, outside {requirement.specifier}: "
             "run scripts/lock_requirements.sh"
         )
+
+
+def _config_has(key: str) -> bool:
+    """Whether app/config.py's Config has the dotted ``key`` (``server.api_keys``, ``swap``)."""
+    struct: type = Config
+    for part in key.split("."):
+        fields = {f.name: f for f in msgspec.structs.fields(struct)}
+        if part not in fields:
+            return False
+        struct = fields[part].type
+    return True
+
+
+@needs_bundle
+def test_settings_the_package_holds_back_are_exactly_those_the_app_does_not_read() -> None:
+    pending = json.loads(package("facts"))["pendingSettings"]
+    for key in pending:
+        assert not _config_has(key), (
+            f"the app reads {key} now: remove it from PENDING_SETTINGS in "
+            "startos/fileModels/config.yaml.ts and give it a default there"
+        )
+    for key in ("server.allowed_hosts", "vllm.load_timeout_s", "limits.max_upload_mb"):
+        assert _config_has(key)
+
+
+@needs_bundle
+def test_models_and_access_settings_are_read_intact(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    package("save", str(path), stdin=json.dumps(FORM))
+    package(
+        "models",
+        str(path),
+        stdin=json.dumps(
+            {
+                "local_roots": ["/srv/models", "/home/nvidia/my models"],
+                "load_timeout_s": 7200,
+                "max_upload_mb": 1024,
+            }
+        ),
+    )
+    package(
+        "access",
+        str(path),
+        stdin=json.dumps(
+            {"allowed_hosts": ["spark.example.org", "*.lan.example"], "trusted_proxies": []}
+        ),
+    )
+
+    config = load_config(path, env={})
+
+    assert config.warnings == ()
+    assert config.models.local_roots == ("/srv/models", "/home/nvidia/my models")
+    assert config.vllm.load_timeout_s == 7200
+    assert config.limits.max_upload_mb == 1024
+    assert config.server.allowed_hosts == ("spark.example.org", "*.lan.example")
+    assert [s.name for s in config.sparks] == [s["name"] for s in FORM["sparks"]]
+
+
+@needs_bundle
+def test_services_written_by_the_package_are_the_services_the_app_runs(tmp_path: Path) -> None:
+    package(
+        "save",
+        str(tmp_path / "config.yaml"),
+        stdin=json.dumps(
+            {
+                **FORM,
+                "sparks": [
+                    {"name": "spark1", "host": "10.0.0.1", "ssh_port": 22, "ssh_user": "nvidia"},
+                    {"name": "gpu-b", "host": "10.0.0.2", "ssh_port": 22, "ssh_user": "nvidia"},
+                ],
+                "services": {"disabled": [], "ssh_users": {}},
+            }
+        ),
+    )
+    form = {
+        "builtins": {
+            "parakeet": {"node": "gpu-b", "port": None},
+            "kokoro": {"node": "gpu-b", "port": 8881},
+            "embeddings": {"node": None, "port": None},
+            "qdrant": {"node": "spark1", "port": None},
+        },
+        "added": [
+            {"key": "vllm-b", "name": "Second vLLM", "kind": "vllm", "node": "gpu-b", "port": 8000},
+            {"key": "ollama", "kind": "openai", "url": "http://10.0.0.9:11434"},
+        ],
+        "restart_during_swap": False,
+    }
+    package("services", str(tmp_path), stdin=json.dumps(form))
+
+    config = load_config(tmp_path / "config.yaml", env={})
+    overrides, warnings = load_overrides(
+        config.services.overrides_file.replace("/data", str(tmp_path))
+    )
+    assert warnings == []
+    services = {s.key: s for s in build_services(config, overrides)}
+
+    assert services["parakeet"].url == "http://10.0.0.2:8000"
+    assert services["kokoro"].url == "http://10.0.0.2:8881"
+    assert services["qdrant"].url == "http://10.0.0.1:6333"
+    assert services["vllm-b"].kind == "vllm" and services["vllm-b"].url == "http://10.0.0.2:8000"
+    assert services["vllm-b"].name == "Second vLLM"
+    assert services["ollama"].url == "http://10.0.0.9:11434"
+
+
+@needs_bundle
+def test_services_patterns_are_the_registry_s() -> None:
+    facts = json.loads(package("facts"))
+    fields = {f.name: f for f in msgspec.structs.fields(ServiceOverride)}
+
+    def pattern(name: str) -> str:
+        annotated = fields[name].type.__args__[0]  # Annotated[str, Meta(pattern=...)] | None
+        return next(m.pattern for m in annotated.__metadata__ if getattr(m, "pattern", None))
+
+    assert facts["servicePatterns"]["url"] == pattern("url")
+    assert facts["servicePatterns"]["healthPath"] == pattern("health_path")
