@@ -1,4 +1,5 @@
 import { setupManifest } from '@start9labs/start-sdk'
+import { long, short } from './i18n'
 
 // The human-readable record of this manifest is ../../manifest.yaml; a test fails when they differ.
 // s9pk.mk takes the package identifier from the one line of this file that names it, with awk:
@@ -11,10 +12,7 @@ export const manifest = setupManifest({
   upstreamRepo: 'https://github.com/spark-control/spark-control',
   marketingUrl: 'https://github.com/spark-control/spark-control',
   donationUrl: null,
-  description: {
-    short: 'Control plane and GPU arbiter for a cluster of NVIDIA DGX Sparks',
-    long: 'Spark Control decides which vLLM model runs across your DGX Sparks and swaps it safely over SSH. It proxies the OpenAI-compatible LLM, audio and embeddings endpoints, shows a LAN dashboard of every Spark and service, and lets your own automation coordinate with people through a swap lock, a signed swap-event webhook and a read-only schedule registry. It is the GPU arbiter, not a job runner.',
-  },
+  description: { short, long },
   volumes: ['main'],
   images: {
     main: {

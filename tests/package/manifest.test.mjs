@@ -31,9 +31,13 @@ test('the manifest names the package, its version and its license', () => {
   assert.equal(m.title, 'Spark Control')
   assert.equal(m.version, '0.25.0:0')
   assert.equal(m.license, 'MIT')
-  assert.ok(m.releaseNotes.length > 40, 'release notes say what changed')
-  assert.ok(m.description.short.length <= 80, 'short description fits the marketplace list')
-  assert.ok(m.description.long.length <= 500, 'long description fits the details page')
+  assert.match(m.releaseNotes.en_US, /^First release\./, 'the notes describe this first release')
+  for (const [lang, text] of Object.entries(m.description.short)) {
+    assert.ok(text.length <= 80, `${lang}: the short description fits the marketplace list`)
+  }
+  for (const [lang, text] of Object.entries(m.description.long)) {
+    assert.ok(text.length <= 500, `${lang}: the long description fits the details page`)
+  }
   assert.deepEqual(m.volumes, ['main'])
   assert.deepEqual(m.dependencies, {})
 })
@@ -73,8 +77,9 @@ test('s9pk.mk finds exactly the package id in startos/manifest/index.ts', () => 
   assert.equal(out, 'spark-control\n')
 })
 
-test('manifest.yaml records the same manifest and actions as the bundle', async () => {
+test('manifest.yaml is the card of the package: 0.4 manifest fields, each equal to the bundle', () => {
   const record = YAML.parse(read('manifest.yaml'))
+  const built = packedManifest()
   for (const key of [
     'id',
     'title',
@@ -83,18 +88,28 @@ test('manifest.yaml records the same manifest and actions as the bundle', async 
     'packageRepo',
     'upstreamRepo',
     'marketingUrl',
+    'donationUrl',
+    'description',
+    'releaseNotes',
+    'images',
+    'volumes',
+    'dependencies',
   ]) {
-    assert.equal(String(record[key]), manifest[key], `manifest.yaml ${key}`)
+    assert.ok(key in record, `manifest.yaml has ${key}`)
   }
-  assert.equal(record.description.short, manifest.description.short)
-  assert.deepEqual(record.images.main.arch, manifest.images.main.arch)
-  assert.equal(record.images.main.emulateMissingAs, manifest.images.main.emulateMissingAs)
-  assert.deepEqual(record.volumes, manifest.volumes)
-  const actions = (await exportedActions()).map(({ id, metadata }) => ({ id, name: metadata.name }))
-  assert.deepEqual(record.actions, actions)
-  assert.equal(record.main.command, bundle.internals.appCommand.join(' '))
-  assert.equal(record.main.user, bundle.internals.appUser)
-  assert.equal(record.interfaces[0].port, bundle.internals.uiPort)
+  for (const [key, value] of Object.entries(record)) {
+    assert.ok(key in built, `manifest.yaml: ${key} is not a field of the 0.4 manifest`)
+    assert.deepEqual(key === 'version' ? String(value) : value, built[key], `manifest.yaml ${key}`)
+  }
+})
+
+test('the manifest texts ship in English and at least one more language', () => {
+  const m = packedManifest()
+  for (const text of [m.description.short, m.description.long, m.releaseNotes]) {
+    assert.ok(text.en_US, 'English')
+    assert.ok(Object.keys(text).length >= 2, 'another language')
+    assert.deepEqual(Object.keys(text), Object.keys(m.description.short), 'the same languages')
+  }
 })
 
 test('the upstream version is the Python project version', () => {
@@ -127,15 +142,23 @@ test('the icon is a single SVG under the 40 KiB limit', () => {
   assert.match(read('icon.svg'), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
 })
 
-test('instructions.md links only to the project and spark-vllm-docker, and covers the actions', async () => {
+test('instructions.md has only valid links and covers every action', async () => {
   const text = read('instructions.md')
-  const links = [...text.matchAll(/\]\((https?:[^)\s]+)\)/g)].map((m) => m[1])
-  assert.ok(links.length > 0)
+  const links = [...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1])
   for (const link of links) {
-    assert.ok(
-      link === manifest.packageRepo || link === 'https://github.com/eugr/spark-vllm-docker',
-      `unexpected link ${link}`,
-    )
+    if (link.startsWith('#')) {
+      const anchors = [...text.matchAll(/^#+ (.+)$/gm)].map((m) =>
+        m[1]
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, '')
+          .replace(/ /g, '-'),
+      )
+      assert.ok(anchors.includes(link.slice(1)), `the anchor ${link} names a heading`)
+      continue
+    }
+    const url = new URL(link)
+    assert.equal(url.protocol, 'https:', `${link} is https`)
+    assert.doesNotMatch(url.hostname, /(^|\.)example\.(com|org)$|localhost/, `${link} is real`)
   }
   for (const { metadata } of await exportedActions()) {
     assert.ok(text.includes(metadata.name), `instructions mention "${metadata.name}"`)
@@ -146,6 +169,9 @@ test('instructions.md links only to the project and spark-vllm-docker, and cover
     'X-Swap-Lock-Token',
     'X-Spark-Signature',
     '/api/schedule',
+    'build-and-copy.sh -c',
+    'Permission denied (publickey)',
+    'nvidia-smi',
   ]) {
     assert.ok(text.includes(needle), `instructions explain ${needle}`)
   }
