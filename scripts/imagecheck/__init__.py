@@ -1,0 +1,1 @@
+"""`make image-check`: build the StartOS image and run it against the Spark simulator."""
