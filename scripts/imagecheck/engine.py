@@ -166,7 +166,17 @@ def _dockerd(driver: str, data_root: Path, log_dir: Path) -> Iterator[Docker | N
         yield docker
     finally:
         stop_process(process, 30)
+        unmount_under(run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def unmount_under(directory: Path) -> None:
+    """Unmount what dockerd left mounted under ``directory`` (its default network namespace)."""
+    prefix = f"{directory}/"
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        targets = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for target in sorted(targets, key=len, reverse=True):
+        subprocess.run(["umount", target], capture_output=True, timeout=30, check=False)
 
 
 def stop_process(process: subprocess.Popen[bytes], grace_s: float) -> None:
