@@ -62,10 +62,12 @@ def poll(what: str, within_s: float, probe: Callable[[], Any]) -> Any:
         time.sleep(0.1)
 
 
-def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    """One request with a 5 s timeout: (status, parsed JSON or None); (0, None) if no answer."""
+def http(
+    method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 5.0
+) -> tuple[int, Any]:
+    """One request: (status, parsed JSON or None); (0, None) if no answer within ``timeout``."""
     try:
-        response = httpx.request(method, url, json=body, timeout=5.0, trust_env=False)
+        response = httpx.request(method, url, json=body, timeout=timeout, trust_env=False)
     except httpx.HTTPError:
         return 0, None
     try:
@@ -169,18 +171,35 @@ def prepare_data_volume(data: Path, sim_config: dict[str, Any]) -> None:
     (data / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
-def run_app(docker: Docker, tag: str, data: Path, port: int) -> str:
-    """main.ts's two steps: the root ``chown`` oneshot, then the app as the image's user."""
+def give_volume_to_app(docker: Docker, tag: str, data: Path) -> None:
+    """main.ts's first step: the root ``chown`` oneshot, run in the image."""
     docker.run(
         "run", "--rm", "--network", "none", "--user", "root", "-v", f"{data}:/data",
         "--entrypoint", "chown", tag, "-R", "-h", "sparkctl:sparkctl", "/data",
     )  # fmt: skip
+
+
+def run_app(docker: Docker, tag: str, data: Path, port: int) -> str:
+    """main.ts's daemon: the app as the image's user, on the host network."""
     done = docker.run(
         "run", "-d", "--network", "host", "-v", f"{data}:/data", tag,
         "python", "-m", "app", "--config", "/data/config.yaml",
         "--host", "127.0.0.1", "--port", str(port),
     )  # fmt: skip
     return done.stdout.strip()
+
+
+def wait_healthy(base_url: str, started: float) -> float:
+    """Seconds from ``started`` to the first 200 of /api/health; CheckFailed past the limit."""
+    deadline = started + HEALTH_WITHIN_S
+    while (left := deadline - time.monotonic()) > 0:
+        if http("GET", f"{base_url}/api/health", timeout=max(left, 0.1))[0] == 200:
+            elapsed = time.monotonic() - started
+            if elapsed <= HEALTH_WITHIN_S:
+                return elapsed
+            break
+        time.sleep(0.1)
+    raise CheckFailed(f"/api/health did not answer 200 within {HEALTH_WITHIN_S:.0f} s")
 
 
 def check_swap(base_url: str) -> str:
@@ -233,16 +252,14 @@ def check(docker: Docker, work: Path) -> None:
         sim, sim_config = start_simulator(work)
         data = work / "data"
         prepare_data_volume(data, sim_config)
+        give_volume_to_app(docker, tag, data)
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        started = time.monotonic()
         container = run_app(docker, tag, data, port)
-        poll(
-            "/api/health did not answer 200",
-            HEALTH_WITHIN_S,
-            lambda: http("GET", f"{base_url}/api/health")[0] == 200,
+        elapsed = wait_healthy(base_url, time.monotonic())
+        print(
+            f"image-check: /api/health 200 {elapsed:.1f} s after the container started", flush=True
         )
-        print(f"image-check: /api/health 200 after {time.monotonic() - started:.1f} s", flush=True)
         job_id = check_swap(base_url)
         print(
             f"image-check: swap {job_id} to {MODEL} ready over SSH from the container", flush=True
