@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -95,12 +95,40 @@ class ServicesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ] = msgspec.field(default_factory=dict)
 
 
+WebhookEvent = Literal[
+    "swap_complete",
+    "swap_failed",
+    "model_crashed",
+    "model_restarted",
+    "spark_unreachable",
+    "spark_recovered",
+    "lock_acquired",
+    "lock_released",
+    "lock_expired",
+    "download_complete",
+    "download_failed",
+]
+
+
 class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     url: Annotated[str, msgspec.Meta(max_length=2048)] = ""
+    # Signs X-Spark-Signature with the string's UTF-8 bytes (the seed's rule). The Standard
+    # Webhooks signature uses the same bytes, or, for a "whsec_<base64>" secret, the decoded
+    # base64 (see docs/webhooks.md).
     secret: Annotated[str, msgspec.Meta(max_length=512)] = ""
+    events: tuple[WebhookEvent, ...] = ("swap_complete", "swap_failed")
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 0
 
     def __repr__(self) -> str:  # never let a secret reach a log line through repr()
         return f"WebhookSettings(url={self.url!r}, secret={'***' if self.secret else ''!r})"
+
+
+class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The history database (SQLite, WAL) and how long it keeps things."""
+
+    database: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] = "/data/spark-control.db"
+    history_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90  # swaps, downloads, deliveries
+    gpu_days: Annotated[int, msgspec.Meta(ge=1, le=90)] = 7  # one-minute GPU averages
 
 
 class ModelsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -128,6 +156,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     models: ModelsSettings = msgspec.field(default_factory=ModelsSettings)
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     warnings: tuple[str, ...] = ()
     source: str | None = None
 

@@ -12,6 +12,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 SWAP_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+PHASE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800)
 PROXY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -27,6 +28,13 @@ class Metrics:
             "Duration of real swaps, by outcome.",
             ["outcome"],
             buckets=SWAP_BUCKETS,
+            registry=r,
+        )
+        self.swap_phase_seconds = Histogram(
+            "spark_swap_phase_duration_seconds",
+            "Time real swaps spent in each phase.",
+            ["phase"],
+            buckets=PHASE_BUCKETS,
             registry=r,
         )
         self.proxy_requests = Counter(
@@ -76,6 +84,11 @@ class Metrics:
     def swap_finished(self, outcome: str, seconds: float) -> None:
         self.swaps.labels(outcome).inc()
         self.swap_seconds.labels(outcome).observe(max(0.0, seconds))
+
+    def swap_phases(self, seconds: dict[str, float]) -> None:
+        """A finished real swap's time per phase (``{"loading": 42.0, ...}``)."""
+        for phase, value in seconds.items():
+            self.swap_phase_seconds.labels(phase).observe(max(0.0, value))
 
     def proxy_started(self, route: str) -> float:
         """Call when a proxied request starts; returns the start time to pass to ``finished``."""

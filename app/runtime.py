@@ -8,19 +8,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 from typing import Any
 
 import httpx
+import msgspec
 
 from app.catalog.disk import DiskScanner
 from app.catalog.manager import CatalogManager
 from app.catalog.models import ModelDef
 from app.catalog.store import Catalog, CatalogError, load_base_catalog
-from app.clock import Clock, SystemClock
+from app.clock import Clock, SystemClock, isoformat
+from app.cluster.gpu import GpuSample
 from app.cluster.keys import ensure_client_key
 from app.cluster.ssh import AsyncsshTransport, SshTransport
 from app.config import Config
 from app.coordination.lock import LockStatus, SwapLock
+from app.coordination.notifications import Notifier
 from app.coordination.schedule import Schedule, ScheduleRegistry
 from app.coordination.webhook import WebhookSender
 from app.datavolume import DataVolume, check_writable
@@ -31,13 +35,16 @@ from app.proxy.upstream import AiohttpUpstream, Upstream
 from app.services.monitor import ProbeSettings, StatusMonitor
 from app.services.registry import ServiceRegistry
 from app.services.vllm_logs import VllmLogs
+from app.storage import Storage, StoredJob
 from app.swap.engine import SwapEngine
+from app.swap.jobs import Job
 from app.swap.running import ServedModel
 from app.swap.settings import Timings
 
 log = logging.getLogger("spark_control")
 
 NO_SPARKS_MESSAGE = "no Sparks configured — run the Configure Sparks action"
+PRUNE_EVERY_S = 6 * 3600
 
 
 class Runtime:
@@ -61,9 +68,23 @@ class Runtime:
         self.clock = clock or SystemClock()
         self.events = events or EventBus(clock=self.clock)
         self.metrics = Metrics()
-        self.webhook = webhook or WebhookSender(
-            config.webhook.url, config.webhook.secret, on_result=self.metrics.webhook_result
+        # The history database; it opens (on its own thread) at start.
+        self.storage = Storage(
+            config.storage.database,
+            now=self.clock.now,
+            history_days=config.storage.history_days,
+            gpu_days=config.storage.gpu_days,
         )
+        self.webhook = webhook or WebhookSender(
+            config.webhook.url,
+            config.webhook.secret,
+            events=config.webhook.events,
+            retries=config.webhook.retries,
+            on_result=self.metrics.webhook_result,
+        )
+        if self.webhook.on_delivery is None:
+            self.webhook.on_delivery = self.storage.deliveries.record
+        self.notifier = Notifier(self.events, self.webhook)
         self.ssh: SshTransport = ssh or AsyncsshTransport(
             config.sparks, key_file=config.ssh.key_file, known_hosts=config.ssh.known_hosts
         )
@@ -96,6 +117,7 @@ class Runtime:
             clock=self.clock,
             timings=timings,
             metrics=self.metrics,
+            journal=self._journal_job,
         )
         # The OpenAI-compatible proxy: its own connection pool (separate from ``http``, which
         # probes and the swap engine use with short timeouts).
@@ -118,6 +140,7 @@ class Runtime:
             clock=self.clock,
             settings=probes,
             head_model=self.served,
+            gpu_sink=self._store_gpu,
         )
         self.vllm_logs = VllmLogs(config, self.ssh)
         self._background: set[asyncio.Task[Any]] = set()
@@ -144,6 +167,7 @@ class Runtime:
             *self._extra_warnings,
             *self.services.warnings,
             *self.catalog_manager.warnings,
+            *self.storage.warnings,
         ]
         if not self.config.configured:
             warnings.append(NO_SPARKS_MESSAGE)
@@ -165,6 +189,44 @@ class Runtime:
     def _lock_changed(self, status: LockStatus) -> None:
         self.metrics.set_lock_held(status.held)
         self.events.publish("lock", status)
+        self.notifier.lock_changed(self.lock.last_change, status)
+
+    def _journal_job(self, job: Job) -> None:
+        """Save a job's view in the history (queued; the database thread writes it)."""
+        self.storage.swaps.save(
+            StoredJob(
+                job_id=job.job_id,
+                model_key=job.model_key,
+                state=job.state.value,
+                dry_run=job.dry_run,
+                started_at=job.started_at,
+                finished_at=job.finished_at,
+                duration_s=job.timings.total_s,
+                view=msgspec.json.encode(job),
+            )
+        )
+
+    def _store_gpu(self, spark: str, at: datetime, gpu: GpuSample | None) -> None:
+        figures = (
+            (
+                gpu.utilization_pct,
+                gpu.memory_used_mib,
+                gpu.memory_total_mib,
+                gpu.temperature_c,
+                gpu.power_w,
+            )
+            if gpu is not None
+            else None
+        )
+        self.storage.gpu.add(spark, at.timestamp(), figures)
+
+    def record_download(self, download: Any) -> None:
+        """For the downloads feature: save ``download`` in the history (see
+        ``DownloadStore.record_download``) and, when it has ended (``finished_at`` set),
+        send ``download_complete`` / ``download_failed`` through the webhook."""
+        self.storage.downloads.record_download(download)
+        if msgspec.to_builtins(download).get("finished_at"):
+            self.notifier.download_finished(download)
 
     def _schedule_changed(self, action: str, schedule: Schedule | None, schedule_id: str) -> None:
         data: dict[str, Any] = {"action": action, "id": schedule_id}
@@ -179,7 +241,27 @@ class Runtime:
         task.add_done_callback(self._background.discard)
         return task
 
+    async def _open_storage(self) -> None:
+        """Open the database (off the loop), close jobs a previous run left running, prune,
+        and put the last hour of GPU readings back into the in-memory graph."""
+        await asyncio.to_thread(self.storage.db.wait_open)
+        self.storage.swaps.close_interrupted(isoformat(self.clock.now()))
+        now = self.clock.now().timestamp()
+        window = self.monitor.history.window.total_seconds()
+        names = [s.name for s in self.config.sparks]
+        rows = await self.storage.gpu.rows(names, window, now)
+        for name, points in rows.items():
+            for row in points:
+                self.monitor.history.add_row(name, row)
+
+    async def _prune(self) -> None:
+        while True:
+            self.storage.prune()
+            # Pacing retention is real waiting, not synchronisation.
+            await asyncio.sleep(PRUNE_EVERY_S)
+
     async def start(self) -> None:
+        await self._open_storage()
         for warning in self.warnings:
             log.warning("config: %s", warning)
         if self.config.configured:
@@ -191,6 +273,8 @@ class Runtime:
                 log.warning(
                     "cannot create the SSH key %s: %s", self.config.ssh.key_file, err.strerror
                 )
+        self.spawn(self.notifier.run(), "notifications")
+        self.spawn(self._prune(), "history-retention")
         self.spawn(self.monitor.run(), "status-probes")
         if self.config.configured:
             self.spawn(self._discover(), "discover-running-model")
@@ -215,3 +299,4 @@ class Runtime:
             await self.http.aclose()
         if self._owns_upstream:
             await self.upstream.aclose()
+        await asyncio.to_thread(self.storage.db.close)

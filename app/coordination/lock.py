@@ -121,16 +121,20 @@ class SwapLock:
         self._clock = clock
         self._held: _Held | None = None
         self._on_change = on_change
+        # What the last change was ("acquired" | "extended" | "released" | "expired"), for
+        # listeners that need more than the resulting status (the webhook's lock events).
+        self.last_change = ""
 
     def _current(self) -> _Held | None:
         held = self._held
         if held is not None and self._clock.now() >= held.expires_at:
             self._held = None
-            self._changed()
+            self._changed("expired")
             return None
         return held
 
-    def _changed(self) -> None:
+    def _changed(self, change: str) -> None:
+        self.last_change = change
         if self._on_change is not None:
             self._on_change(self.status())
 
@@ -174,6 +178,7 @@ class SwapLock:
         ttl = clamp_ttl(ttl_seconds)
         now = self._clock.now()
         current = self._current()
+        change = "acquired" if current is None else "extended"
         if current is None:
             current = self._held = _Held(
                 holder=holder,
@@ -196,7 +201,7 @@ class SwapLock:
             current.expires_at = now + timedelta(seconds=ttl)
             if note is not None:
                 current.note = note
-        self._changed()
+        self._changed(change)
         return self._grant(current)
 
     def release(self, token: str | None = None, *, force: bool = False) -> LockStatus:
@@ -210,7 +215,7 @@ class SwapLock:
                 self._status_of(current),
             )
         self._held = None
-        self._changed()
+        self._changed("released")
         return LockStatus(held=False)
 
     def ensure_swap_allowed(self, token: str | None) -> None:

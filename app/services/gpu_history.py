@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from app.clock import isoformat
 from app.cluster.gpu import GpuSample
+from app.storage.gpu import GpuRow
 
 MAX_POINTS = 20_000  # a floor on memory whatever the interval (0.2 s for an hour is 18 000)
 
@@ -64,6 +65,14 @@ class GpuHistory:
                 ),
             )
         )
+
+    def add_row(self, spark: str, row: GpuRow) -> None:
+        """Put back a reading saved in the database (at startup, oldest first)."""
+        points = self._points.get(spark)
+        if points is None:
+            return
+        at = datetime.fromtimestamp(row.t, UTC)
+        points.append((at, GpuPoint(isoformat(at), *msgspec.structs.astuple(row)[1:])))
 
     def view(self) -> GpuHistoryView:
         """Every Spark's points, oldest first (every configured Spark, possibly empty)."""

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -84,6 +85,7 @@ class StatusMonitor:
         clock: Clock,
         settings: ProbeSettings | None = None,
         head_model: HeadModel | None = None,
+        gpu_sink: Callable[[str, datetime, GpuSample | None], None] | None = None,
     ) -> None:
         self.settings = settings or ProbeSettings()
         self._config = config
@@ -93,6 +95,7 @@ class StatusMonitor:
         self._events = events
         self._clock = clock
         self._head_model = head_model
+        self._gpu_sink = gpu_sink  # receives each history point too (the database)
         self.cache = StatusCache(config, registry, events=events, metrics=metrics, clock=clock)
         self.history = GpuHistory(
             [s.name for s in config.sparks],
@@ -117,7 +120,10 @@ class StatusMonitor:
         )
         self.cache.record_spark(name, probe)
         if history:
-            self.history.add(name, self._clock.now(), probe.gpu)
+            now = self._clock.now()
+            self.history.add(name, now, probe.gpu)
+            if self._gpu_sink is not None:
+                self._gpu_sink(name, now, probe.gpu)
         return name, probe.gpu
 
     async def _service(self, service: Service) -> None:

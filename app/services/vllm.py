@@ -27,13 +27,18 @@ def base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def is_healthy(client: httpx.AsyncClient, base: str, *, timeout: float) -> bool:
-    """True when ``GET /health`` answers 200 within ``timeout``."""
+async def health_status(client: httpx.AsyncClient, base: str, *, timeout: float) -> int | None:
+    """The status ``GET /health`` answers within ``timeout``; None when nothing answers."""
     try:
         response = await client.get(f"{base}/health", timeout=timeout)
     except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+        return None
+    return response.status_code
+
+
+async def is_healthy(client: httpx.AsyncClient, base: str, *, timeout: float) -> bool:
+    """True when ``GET /health`` answers 200 within ``timeout``."""
+    return await health_status(client, base, timeout=timeout) == 200
 
 
 async def served_models(

@@ -30,6 +30,7 @@ import secrets
 from collections.abc import Callable
 
 import httpx
+import msgspec
 
 from app.catalog.models import ModelDef
 from app.catalog.store import Catalog
@@ -48,7 +49,7 @@ from app.swap.errors import (
     SwapInProgress,
     UnknownModel,
 )
-from app.swap.jobs import Job, JobHistory, JobRecord, JobState, Phase
+from app.swap.jobs import Job, JobHistory, JobRecord, JobState, Origin, Phase
 from app.swap.notify import SwapOutcome, swap_event
 from app.swap.phases import PhaseListener, PhaseRunner
 from app.swap.plan import SwapPlan
@@ -74,6 +75,7 @@ class SwapEngine:
         clock: Clock,
         timings: Timings | None = None,
         metrics: Metrics | None = None,
+        journal: Callable[[Job], None] | None = None,
     ) -> None:
         self.config = config
         self._ssh = ssh
@@ -95,6 +97,8 @@ class SwapEngine:
             clock=clock,
             timings=self.timings,
         )
+        # Receives a job's view when it starts and when it ends (the persistent history).
+        self._journal = journal
         self.history = JobHistory()
         self._active: JobRecord | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -152,28 +156,46 @@ class SwapEngine:
 
     # --- start / cancel --------------------------------------------------------------------
 
-    def start(self, key: str, *, dry_run: bool = False, token: str | None = None) -> Job:
+    def start(
+        self,
+        key: str,
+        *,
+        dry_run: bool = False,
+        token: str | None = None,
+        origin: Origin | None = None,
+    ) -> Job:
         """Start a swap to ``key`` and return its job at once (the swap runs in a task).
+        ``origin`` says who asked (the lock holder's name is added when a lock is held).
 
         Raises UnknownModel (404), NotConfigured (409), Locked (423), SwapInProgress (409)."""
         model = self._model(key)
         if not self.config.configured:
             raise NotConfigured()
         plan = SwapPlan(self.config, model)
-        job = JobRecord(secrets.token_hex(4), key, dry_run=dry_run, clock=self._clock)
+        origin = origin or Origin()
         if dry_run:
+            job = JobRecord(
+                secrets.token_hex(4), key, dry_run=True, clock=self._clock, origin=origin
+            )
             job.commands = plan.planned()
             job.start()
             job.finish(JobState.READY, returncode=0)
             self.history.add(job)
+            self._save(job)
             self._publish(job)
             return job.view()
         self._lock.ensure_swap_allowed(token)
         if self._active is not None:
             raise SwapInProgress(self._active.job_id)
+        lock = self._lock.status()
+        if lock.held and lock.holder:
+            kind = "lock" if origin.kind in ("api", "dashboard") else origin.kind
+            origin = msgspec.structs.replace(origin, kind=kind, holder=lock.holder)
+        job = JobRecord(secrets.token_hex(4), key, dry_run=False, clock=self._clock, origin=origin)
         self._active = job
         self._served.swap_began(job.job_id)
         self.history.add(job)
+        self._save(job)
         self._publish(job)
         task = asyncio.get_running_loop().create_task(
             self._run(job, plan), name=f"swap-{job.job_id}"
@@ -186,6 +208,13 @@ class SwapEngine:
         for job_id, known in list(self._tasks.items()):
             if known is task:
                 del self._tasks[job_id]
+
+    def _save(self, job: JobRecord) -> None:
+        if self._journal is not None:
+            try:
+                self._journal(job.view())
+            except Exception:  # the history is a record; it must never break a swap
+                log.exception("could not record swap %s in the history", job.job_id)
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued or running job; raises JobNotFound / JobFinished."""
@@ -236,10 +265,13 @@ class SwapEngine:
             if self._active is job:
                 self._active = None
             self._served.swap_ended(job.job_id)
+            if job.terminal:
+                self._save(job)
             if self._metrics is not None and job.terminal:
                 self._metrics.swap_finished(
                     job.state.value, self._clock.monotonic() - job.started_mono
                 )
+                self._metrics.swap_phases(job.phase_seconds())
 
     async def _fail(self, job: JobRecord, message: str, returncode: int) -> None:
         await self._served.reconcile_after_failure(

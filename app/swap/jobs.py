@@ -12,7 +12,7 @@ import asyncio
 import enum
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -39,6 +39,42 @@ class Phase(enum.StrEnum):
     VERIFYING = "verifying"
 
 
+OriginKind = Literal["dashboard", "api", "lock", "schedule", "swap_on_request", "watchdog"]
+
+
+class Origin(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Who asked for a swap: the dashboard, an API client (its address and user agent), the
+    holder of the swap lock, a registered schedule, a proxied request that named a model
+    (``swap_on_request``) or the watchdog. Descriptive only: it authorises nothing."""
+
+    kind: OriginKind = "api"
+    client: str | None = None
+    user_agent: str | None = None
+    holder: str | None = None
+    schedule_id: str | None = None
+
+
+class PhaseTimings(msgspec.Struct, frozen=True):
+    """Seconds spent in each phase (null: the job never entered it), and milestones counted
+    from the job's start: the head's port answered HTTP, ``/health`` said ready, the first
+    token came back. ``total_s`` is start to finish (null while running)."""
+
+    preflight_s: float | None = None
+    draining_s: float | None = None
+    stopping_s: float | None = None
+    launching_s: float | None = None
+    loading_s: float | None = None
+    verifying_s: float | None = None
+    port_open_s: float | None = None
+    http_ready_s: float | None = None
+    first_token_s: float | None = None
+    total_s: float | None = None
+
+
+PHASE_FIELDS = ("preflight", "draining", "stopping", "launching", "loading", "verifying")
+MILESTONES = ("port_open", "http_ready", "first_token")
+
+
 class PlannedCommand(msgspec.Struct, frozen=True):
     """A command a swap runs (or, for a dry run, would run) on one Spark."""
 
@@ -59,6 +95,8 @@ class Job(msgspec.Struct, frozen=True, omit_defaults=True):
     finished_at: str | None
     returncode: int | None
     error: str | None
+    timings: PhaseTimings
+    origin: Origin
     log_tail: list[str] = msgspec.field(default_factory=list)
     commands: list[PlannedCommand] | msgspec.UnsetType = msgspec.UNSET
 
@@ -81,7 +119,14 @@ class JobRecord:
     """The mutable job the engine drives; every change is recorded as a numbered event."""
 
     def __init__(
-        self, job_id: str, model_key: str, *, dry_run: bool, clock: Clock, max_events: int = 5000
+        self,
+        job_id: str,
+        model_key: str,
+        *,
+        dry_run: bool,
+        clock: Clock,
+        max_events: int = 5000,
+        origin: Origin | None = None,
     ) -> None:
         self.job_id = job_id
         self.model_key = model_key
@@ -95,7 +140,11 @@ class JobRecord:
         self.returncode: int | None = None
         self.error: str | None = None
         self.commands: list[PlannedCommand] | None = None
+        self.origin = origin or Origin()
         self._clock = clock
+        self._phase_started: float | None = None
+        self._seconds: dict[str, float] = {}  # phase / milestone name -> seconds
+        self.total_s: float | None = None
         self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         self._events: deque[JobEvent] = deque(maxlen=max_events)
         self._next_id = 1
@@ -117,6 +166,8 @@ class JobRecord:
             finished_at=self.finished_at,
             returncode=self.returncode,
             error=self.error,
+            timings=self.timings(),
+            origin=self.origin,
             log_tail=list(self._tail)
             if self.state.terminal and self.state != JobState.READY
             else [],
@@ -126,6 +177,16 @@ class JobRecord:
     @property
     def terminal(self) -> bool:
         return self.state.terminal
+
+    def timings(self) -> PhaseTimings:
+        seconds = {f"{name}_s": round(value, 3) for name, value in self._seconds.items()}
+        total = round(self.total_s, 3) if self.total_s is not None else None
+        known = {k: v for k, v in seconds.items() if k in PhaseTimings.__struct_fields__}
+        return PhaseTimings(**known, total_s=total)
+
+    def phase_seconds(self) -> dict[str, float]:
+        """Seconds per phase entered so far (the running phase up to its last change)."""
+        return {k: v for k, v in self._seconds.items() if k not in MILESTONES}
 
     # --- changes (the engine calls these) ---------------------------------------------------
 
@@ -142,7 +203,20 @@ class JobRecord:
         self.state = JobState.RUNNING
         self._record_state()
 
+    def _close_phase(self) -> None:
+        now = self._clock.monotonic()
+        if self.phase is not None and self._phase_started is not None:
+            name = self.phase.value
+            self._seconds[name] = self._seconds.get(name, 0.0) + (now - self._phase_started)
+        self._phase_started = now
+
+    def milestone(self, name: str) -> None:
+        """Record ``name`` (one of MILESTONES) at the first call: seconds since the start."""
+        if name not in self._seconds:
+            self._seconds[name] = self._clock.monotonic() - self.started_mono
+
     def enter(self, phase: Phase, progress: float) -> None:
+        self._close_phase()
         self.phase = phase
         self.progress = max(self.progress, progress)
         self._record_state()
@@ -160,6 +234,8 @@ class JobRecord:
     def finish(
         self, state: JobState, *, returncode: int | None = None, error: str | None = None
     ) -> None:
+        self._close_phase()
+        self.total_s = self._clock.monotonic() - self.started_mono
         self.state = state
         self.returncode = returncode
         self.error = error

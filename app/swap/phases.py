@@ -159,7 +159,13 @@ class PhaseRunner:
         t = self._timings
         load_timeout_s = self._config.vllm.load_timeout_s
         deadline = self._clock.monotonic() + load_timeout_s
-        while not await vllm.is_healthy(self._http, self._url, timeout=t.http_timeout_s):
+        while True:
+            status = await vllm.health_status(self._http, self._url, timeout=t.http_timeout_s)
+            if status is not None:
+                job.milestone("port_open")  # vLLM's HTTP server answers, ready or not
+            if status == 200:
+                job.milestone("http_ready")
+                break
             if fatal.done():
                 raise SwapFailed(f"vLLM on {plan.head} failed while loading: {fatal.result()}")
             if self._clock.monotonic() >= deadline:
@@ -192,3 +198,4 @@ class PhaseRunner:
         )
         if problem:
             raise SwapFailed(f"vLLM on {plan.head} lists {name} but {problem}.")
+        job.milestone("first_token")

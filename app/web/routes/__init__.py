@@ -25,12 +25,14 @@ def route_handlers() -> list[Any]:
         services,
         status,
         swap,
+        webhook,
     )
 
     handlers = [
         *health.HANDLERS,
         *lock.HANDLERS,
         *swap.HANDLERS,
+        *webhook.HANDLERS,
         *models.HANDLERS,
         *schedule.HANDLERS,
         *status.HANDLERS,

@@ -11,7 +11,9 @@ from litestar.params import JSONBody, Parameter
 from app.catalog.disk import DiskDeletion
 from app.catalog.local_paths import validate_local_path
 from app.catalog.models import MODEL_KEY, Knobs, ModelDef
+from app.errors import UnknownModel
 from app.runtime import Runtime
+from app.storage import ModelStats
 from app.swap import weights
 from app.web.deps import Rt
 from app.web.responses import error_responses
@@ -106,4 +108,14 @@ async def delete_weights(key: ModelKey, rt: Rt) -> DiskDeletion:
     return await weights.delete_weights(key, catalog=rt.catalog(), served=rt.served, disk=rt.disk)
 
 
-HANDLERS = [list_models, add_model, set_knobs, remove_model, delete_weights]
+@get("/api/models/{key:str}/stats", tags=["models"], responses=error_responses(400, 404))
+async def model_stats(key: ModelKey, rt: Rt) -> ModelStats:
+    """How long swaps to this model take, from its last 50 successful real swaps in the
+    history: ``total`` (start to ready) and ``loading`` median / p90 seconds, and each phase's;
+    nulls until there is a sample."""
+    if rt.catalog().get(key) is None:
+        raise UnknownModel(key)
+    return await rt.storage.swaps.stats(key)
+
+
+HANDLERS = [list_models, add_model, set_knobs, remove_model, delete_weights, model_stats]
