@@ -47,6 +47,9 @@ DEFAULT_LAUNCH_DIR = "~/spark-vllm-docker"
 DEFAULT_HF_HOME = "~/.cache/huggingface"
 DEFAULT_LOAD_TIMEOUT_S = 1800
 DEFAULT_MAX_UPLOAD_MB = 200
+# Read when a config is parsed (not at import), so a test session can point it at a temporary
+# directory; ":memory:" keeps the history in memory.
+DEFAULT_DATABASE = "/data/spark-control.db"
 
 BUILTIN_SERVICES = ("vllm", "parakeet", "kokoro", "embeddings", "qdrant")
 
@@ -126,7 +129,9 @@ class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """The history database (SQLite, WAL) and how long it keeps things."""
 
-    database: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] = "/data/spark-control.db"
+    database: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] = msgspec.field(
+        default_factory=lambda: DEFAULT_DATABASE
+    )
     history_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90  # swaps, downloads, deliveries
     gpu_days: Annotated[int, msgspec.Meta(ge=1, le=90)] = 7  # one-minute GPU averages
 

@@ -63,9 +63,14 @@ class ClusterHarness:
         self.webhook = webhook
 
     async def swap(
-        self, model_key: str, *, token: str | None = None, dry_run: bool = False
+        self,
+        model_key: str,
+        *,
+        token: str | None = None,
+        dry_run: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        headers = {"X-Swap-Lock-Token": token} if token else {}
+        headers = {**(headers or {}), **({"X-Swap-Lock-Token": token} if token else {})}
         return await self.client.post(
             "/api/swap", json={"model_key": model_key, "dry_run": dry_run}, headers=headers
         )

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+import app.config
 from app.clock import ManualClock
 from app.config import Config, parse_config
 from app.runtime import Runtime
 from app.web import create_app
 from tests.servers import serve
+
+
+@pytest.fixture(autouse=True)
+def history_database(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test's default history database is a file of its own (the appliance's default,
+    /data/spark-control.db, would be shared by every test and every run on this machine)."""
+    path = tmp_path_factory.mktemp("data") / "spark-control.db"
+    monkeypatch.setattr(app.config, "DEFAULT_DATABASE", str(path))
+    return path
 
 
 @pytest.fixture

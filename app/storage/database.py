@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from app.storage.migrations import SchemaTooNew, migrate
+from app.storage.migrations import LATEST, SchemaTooNew, migrate, version
 
 log = logging.getLogger("spark_control.storage")
 
@@ -175,9 +175,14 @@ class Database:
     def _connect(self, where: str) -> sqlite3.Connection:
         conn = sqlite3.connect(where, isolation_level=None, check_same_thread=False)
         try:
+            if version(conn) > LATEST:  # before any write: a newer file stays untouched
+                raise SchemaTooNew(
+                    f"schema version {version(conn)} is newer than this Spark Control"
+                )
             if where != MEMORY:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints
+                conn.execute("PRAGMA cache_size=-1024")  # 1 MiB: the appliance counts its RSS
                 row = conn.execute("PRAGMA quick_check").fetchone()
                 if row is None or row[0] != "ok":
                     err = sqlite3.DatabaseError(f"integrity check: {row[0] if row else '?'}")

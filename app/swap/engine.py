@@ -172,7 +172,7 @@ class SwapEngine:
         if not self.config.configured:
             raise NotConfigured()
         plan = SwapPlan(self.config, model)
-        origin = origin or Origin()
+        origin = origin or Origin(kind="api")
         if dry_run:
             job = JobRecord(
                 secrets.token_hex(4), key, dry_run=True, clock=self._clock, origin=origin

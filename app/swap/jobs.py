@@ -47,7 +47,7 @@ class Origin(msgspec.Struct, frozen=True, omit_defaults=True):
     holder of the swap lock, a registered schedule, a proxied request that named a model
     (``swap_on_request``) or the watchdog. Descriptive only: it authorises nothing."""
 
-    kind: OriginKind = "api"
+    kind: OriginKind
     client: str | None = None
     user_agent: str | None = None
     holder: str | None = None
@@ -140,7 +140,7 @@ class JobRecord:
         self.returncode: int | None = None
         self.error: str | None = None
         self.commands: list[PlannedCommand] | None = None
-        self.origin = origin or Origin()
+        self.origin = origin or Origin(kind="api")
         self._clock = clock
         self._phase_started: float | None = None
         self._seconds: dict[str, float] = {}  # phase / milestone name -> seconds

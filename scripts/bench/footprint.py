@@ -26,6 +26,7 @@ sparks:
   - {name: spark1, host: 127.0.0.1, ssh_port: PORT1}
   - {name: spark2, host: 127.0.0.2, ssh_port: PORT2}
 ssh: {key_file: KEY, known_hosts: KNOWN}
+storage: {database: DATABASE}
 """
 
 
@@ -88,6 +89,7 @@ def main() -> None:
         text = (
             SAMPLE_CONFIG.replace("KEY", f"{tmp}/id_ed25519")
             .replace("KNOWN", f"{tmp}/known_hosts")
+            .replace("DATABASE", f"{tmp}/spark-control.db")
             .replace("PORT1", str(free_port()))
             .replace("PORT2", str(free_port()))
         )

@@ -282,6 +282,7 @@ class SparkSim:
                 "overrides_file": str(self.root / "models-overrides.yaml"),
                 "local_roots": [str(self.paths.models)],
             },
+            "storage": {"database": str(self.root / "spark-control.db")},
         }
 
     def write_config(self, path: Path, **section_overrides: Any) -> Path:
