@@ -249,6 +249,7 @@ class Runtime:
         now = self.clock.now().timestamp()
         window = self.monitor.history.window.total_seconds()
         names = [s.name for s in self.config.sparks]
+        await self.storage.gpu.rollup_now(now)
         rows = await self.storage.gpu.rows(names, window, now)
         for name, points in rows.items():
             for row in points:

@@ -38,11 +38,19 @@ T = TypeVar("T")
 _CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 Job = tuple[Callable[[sqlite3.Connection], Any], "concurrent.futures.Future[Any] | None"]
+# Queued by close(): the thread finishes what is queued before it, then stops.
+_STOP: Job = (lambda _conn: None, None)
+BATCH = 500  # writes per transaction at most
 
 
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN`` … ``COMMIT`` (``ROLLBACK`` on error); the connection is in autocommit mode."""
+    """``BEGIN`` … ``COMMIT`` (``ROLLBACK`` on error); the connection is in autocommit mode.
+    Inside a batch of writes (already in a transaction) it adds nothing: the batch's savepoint
+    around each write keeps that write atomic."""
+    if conn.in_transaction:
+        yield conn
+        return
     conn.execute("BEGIN")
     try:
         yield conn
@@ -59,7 +67,7 @@ class Database:
         self.warnings: list[str] = []
         self.persistent = False
         self.moved_to: Path | None = None
-        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()
         self._conn: sqlite3.Connection | None = None
@@ -81,7 +89,7 @@ class Database:
     def close(self) -> None:
         """Finish queued work, close the file, join the thread (blocks: call it off the loop)."""
         if self._thread is not None:
-            self._queue.put(None)
+            self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
 
@@ -113,28 +121,59 @@ class Database:
     def _run(self) -> None:
         try:
             self._conn = self._open()
+        except Exception as err:  # e.g. the corrupt file cannot be moved aside
+            log.exception("storage: cannot open %s", self.path)
+            self._conn = self._in_memory(f"cannot open {self.path} ({err})")
         finally:
             self._opened.set()
         conn = self._conn
+        pending: Job | None = None
         while True:
-            job = self._queue.get()
-            if job is None:
+            job = pending or self._queue.get()
+            pending = None
+            if job is _STOP:
                 break
             fn, future = job
-            if future is not None and not future.set_running_or_notify_cancel():
+            if future is None:
+                pending = self._write_batch(conn, fn)
+                continue
+            if not future.set_running_or_notify_cancel():
                 continue
             try:
-                result = fn(conn)
+                future.set_result(fn(conn))
             except Exception as err:
-                if future is not None:
-                    future.set_exception(err)
-                else:
-                    self.write_errors += 1
-                    log.warning("a history write failed: %s", err)
-            else:
-                if future is not None:
-                    future.set_result(result)
+                future.set_exception(err)
         conn.close()
+
+    def _write_batch(
+        self, conn: sqlite3.Connection, first: Callable[[sqlite3.Connection], Any]
+    ) -> Job | None:
+        """Run ``first`` and the writes queued right behind it in one transaction (one commit
+        for a burst of writes), each under its own savepoint so a failing write is undone
+        alone. Returns the first queued item that is not a write (a read, or the stop)."""
+        writes = [first]
+        following: Job | None = None
+        while len(writes) < BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP or item[1] is not None:
+                following = item
+                break
+            writes.append(item[0])
+        conn.execute("BEGIN")
+        for fn in writes:
+            conn.execute("SAVEPOINT write")
+            try:
+                fn(conn)
+            except Exception as err:
+                conn.execute("ROLLBACK TO write")
+                self.write_errors += 1
+                log.warning("a history write failed: %s", err)
+            conn.execute("RELEASE write")
+        conn.execute("COMMIT")
+        return following
 
     def _open(self) -> sqlite3.Connection:
         if self.path == MEMORY:

@@ -45,8 +45,8 @@ class GpuStore:
         minute = int(t // 60)
         previous = self._minute.get(spark)
         self._minute[spark] = minute
-        rollup = previous is not None and minute > previous
-        self._db.write(lambda conn: _add(conn, spark, t, values, rollup, self))
+        since = previous if previous is not None and minute > previous else None
+        self._db.write(lambda conn: _add(conn, spark, t, values, since, self))
 
     async def rows(
         self, spark_names: Sequence[str], range_s: float, now: float
@@ -60,8 +60,10 @@ class GpuStore:
         return max(1, int(range_s // 60 // MAX_POINTS)) * 60
 
     async def rollup_now(self, now: float) -> None:
-        """Average every complete minute still only at full rate (tests, shutdown)."""
-        await self._db.read(lambda conn: _rollup(conn, None, int(now // 60), self, now))
+        """Average every complete minute of the full-rate window (at startup: the minutes the
+        previous run had not averaged yet)."""
+        since = int((now - self.full_rate_s) // 60)
+        await self._db.read(lambda conn: _rollup(conn, None, since, int(now // 60), self, now))
 
 
 def _add(
@@ -69,23 +71,29 @@ def _add(
     spark: str,
     t: float,
     values: Figures,
-    rollup: bool,
+    since_minute: int | None,
     store: GpuStore,
 ) -> None:
     conn.execute("INSERT INTO gpu_samples VALUES (?, ?, ?, ?, ?, ?, ?)", (spark, t, *values))
-    if rollup:
-        _rollup(conn, spark, int(t // 60), store, t)
+    if since_minute is not None:
+        _rollup(conn, spark, since_minute, int(t // 60), store, t)
 
 
 def _rollup(
-    conn: sqlite3.Connection, spark: str | None, current_minute: int, store: GpuStore, now: float
+    conn: sqlite3.Connection,
+    spark: str | None,
+    since_minute: int,
+    current_minute: int,
+    store: GpuStore,
+    now: float,
 ) -> None:
-    """Average the minutes before ``current_minute`` that still have full-rate rows, then drop
-    expired rows of both tables."""
+    """Average the minutes from ``since_minute`` up to (not including) ``current_minute``,
+    then drop full-rate rows past their window and, once an hour, expired averages."""
     averages = ", ".join(f"avg({f})" for f in FIELDS)
     where = "t >= ? AND t < ?" + (" AND spark = ?" if spark is not None else "")
-    since = now - store.full_rate_s - 120
-    args: tuple[object, ...] = (since, current_minute * 60) + ((spark,) if spark else ())
+    args: tuple[object, ...] = (since_minute * 60, current_minute * 60) + (
+        (spark,) if spark else ()
+    )
     with transaction(conn):
         conn.execute(
             f"""INSERT OR REPLACE INTO gpu_minutes
@@ -94,9 +102,10 @@ def _rollup(
             args,
         )
         conn.execute("DELETE FROM gpu_samples WHERE t < ?", (now - store.full_rate_s,))
-        conn.execute(
-            "DELETE FROM gpu_minutes WHERE minute < ?", (int((now - store.minutes_s) // 60),)
-        )
+        if spark is None or current_minute // 60 != since_minute // 60:
+            conn.execute(
+                "DELETE FROM gpu_minutes WHERE minute < ?", (int((now - store.minutes_s) // 60),)
+            )
 
 
 def _rows(

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -43,7 +44,11 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def one_run(config: Path) -> tuple[float, float]:
+def one_run(
+    config: Path, then: Callable[[httpx.Client, str], None] | None = None
+) -> tuple[float, float]:
+    """Start the app on ``config``; returns (seconds to /api/health 200, RSS in MB a second
+    after, or after ``then(client, base_url)`` when given)."""
     port = free_port()
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -76,6 +81,9 @@ def one_run(config: Path) -> tuple[float, float]:
                     raise RuntimeError("server did not become healthy within 30 s")
                 time.sleep(0.005)
         cold = time.perf_counter() - started
+        if then is not None:
+            with httpx.Client(timeout=30) as client:
+                then(client, f"http://127.0.0.1:{port}")
         time.sleep(1.0)
         return cold, rss_mb(proc.pid)
     finally:

@@ -243,3 +243,18 @@ async def test_download_records_upsert_and_reject_incomplete_ones(tmp_path: Path
     finally:
         store.db.close()
     assert rows == [{**base, "state": "done", "bytes": 99, "finished_at": "x"}]
+
+
+async def test_a_failing_write_in_a_burst_undoes_only_itself(tmp_path: Path) -> None:
+    store = storage(tmp_path / "burst.db")
+    store.db.start()
+    store.db.wait_open()
+    try:
+        store.swaps.save(job("00000001"))
+        store.db.write(lambda c: c.execute("INSERT INTO swap_jobs (job_id) VALUES ('x')"))
+        store.swaps.save(job("00000002"))
+        page = await store.swaps.page(10)
+    finally:
+        store.db.close()
+    assert [b'"00000002"' in raw or b'"00000001"' in raw for raw in page or []] == [True, True]
+    assert store.db.write_errors == 1
