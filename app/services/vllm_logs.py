@@ -7,6 +7,12 @@
 * Both first check that the container exists (one ``docker ps -a``), so a Spark without a
   launched model answers :class:`NoContainer` instead of docker's error text as a "log".
 
+* ``tail_all(lines)`` reads every Spark's log at once and merges them by time: the timestamp
+  vLLM writes on each line (``INFO 06-17 12:00:01 [file.py:12] …``, second resolution); a line
+  without one (a traceback, a progress bar) keeps the time of the line before it; ties keep the
+  Sparks' configured order and each log's own order. A Spark whose log cannot be read is left
+  out and named in ``errors``.
+
 Errors: ``NotConfigured`` (no Spark at all), :class:`UnknownNode`, :class:`NoContainer`,
 :class:`LogsUnavailable` (a command that ran too long or failed) and the transport's
 ``SshError`` (unreachable Spark); each message is a sentence for the user.
@@ -16,13 +22,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections import deque
 from collections.abc import AsyncIterator
 
+import msgspec
+
 from app.cluster import commands as cmd
-from app.cluster.ssh import SshTransport
+from app.cluster.ssh import SshError, SshTransport
 from app.config import Config
 from app.errors import NotConfigured, NotFound, Unavailable
+
+LINE_TIME = re.compile(r"\b(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) (\d\d-\d\d \d\d:\d\d:\d\d)\b")
+ALL = "all"
+
+
+def line_time(line: str) -> str | None:
+    """The ``MM-DD HH:MM:SS`` vLLM wrote on ``line``, or None."""
+    match = LINE_TIME.search(line)
+    return match.group(1) if match else None
+
+
+class LogEntry(msgspec.Struct, frozen=True):
+    node: str
+    t: str | None
+    line: str
+
+
+class MergedLog(msgspec.Struct, frozen=True):
+    node: str  # "all"
+    container: str
+    entries: list[LogEntry]
+    errors: dict[str, str]
+
 
 DEFAULT_LINES = 200
 MAX_LINES = 5000
@@ -109,6 +141,35 @@ class VllmLogs:
                 f"{node}: docker logs did not finish within {self._timeout:g} s."
             ) from None
         return list(collected)
+
+    async def tail_all(self, lines: int) -> MergedLog:
+        """The last ``lines`` lines of all Sparks' logs, merged by time (module docstring)."""
+        names = [s.name for s in self._config.sparks]
+        results = await asyncio.gather(
+            *(self.tail(name, lines) for name in names), return_exceptions=True
+        )
+        keyed: list[tuple[str, int, int, LogEntry]] = []
+        errors: dict[str, str] = {}
+        for order, (name, result) in enumerate(zip(names, results, strict=True)):
+            if isinstance(result, SshError):
+                errors[name] = result.message
+                continue
+            if isinstance(result, (NoContainer, LogsUnavailable)):
+                errors[name] = result.message
+                continue
+            if isinstance(result, BaseException):
+                raise result
+            current = ""
+            for index, line in enumerate(result):
+                current = line_time(line) or current
+                keyed.append((current, order, index, LogEntry(name, current or None, line)))
+        keyed.sort(key=lambda item: item[:3])
+        return MergedLog(
+            node=ALL,
+            container=self.container,
+            entries=[entry for *_, entry in keyed[-lines:]],
+            errors=errors,
+        )
 
     def follow(
         self, node: str, lines: int
