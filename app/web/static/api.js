@@ -6,7 +6,8 @@ const TIMEOUT_MS = 60_000;
 export async function call(method, path, body) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
-  const init = { method, signal: controller.signal, headers: { Accept: "application/json" }, cache: "no-store" };
+  // X-Spark-Client names the dashboard as the origin of a swap in the history.
+  const init = { method, signal: controller.signal, headers: { Accept: "application/json", "X-Spark-Client": "dashboard" }, cache: "no-store" };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

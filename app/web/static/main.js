@@ -4,13 +4,16 @@
 
 import { mountActivity } from "./activity.js";
 import { mountHeader, tickLock } from "./header.js";
+import { mountHistory } from "./history.js";
 import { connect } from "./live.js";
+import { mountLogs } from "./logs.js";
 import { mountModels } from "./models.js";
 import { mountSchedules, tickSchedules } from "./schedules.js";
 import { mountServices } from "./services.js";
 import { mountSparks } from "./sparks.js";
 import { refreshAll } from "./store.js";
 import { mountSwap, tickSwap } from "./swap.js";
+import { mountWebhook } from "./webhook.js";
 
 mountHeader();
 mountSparks();
@@ -19,6 +22,9 @@ mountModels();
 mountSchedules();
 mountActivity();
 mountSwap();
+mountHistory();
+mountLogs();
+mountWebhook();
 
 refreshAll();
 connect();

@@ -1,5 +1,7 @@
-// The Sparks: reachability and the GPU figures of each node, with its last hour plotted.
+// The Sparks: reachability and the GPU figures of each node, with its last hour, day or week
+// plotted.
 
+import { get } from "./api.js";
 import { chartWindow, gpuChart } from "./chart.js";
 import { byId, fill, h, pill, reconcile } from "./dom.js";
 import { gib, num } from "./format.js";
@@ -21,6 +23,35 @@ function reachability(spark) {
   return pill("checking…", "muted");
 }
 
+const RANGES = { "1h": 3600, "24h": 86400, "7d": 7 * 86400 };
+// The chosen range; 24 h and 7 d come from the saved averages, fetched when chosen.
+const chart = { range: "1h", long: null, error: null };
+
+async function chooseRange(range) {
+  chart.range = range;
+  chart.long = null;
+  chart.error = null;
+  renderRangeButtons();
+  render();
+  if (range === "1h") return;
+  const result = await get(`/api/gpu/history?range=${range}`);
+  if (chart.range !== range) return;
+  if (result.ok) chart.long = result.data;
+  else chart.error = result.detail;
+  render();
+}
+
+function renderRangeButtons() {
+  const el = document.getElementById("gpu-range");
+  if (!el) return;
+  fill(
+    el,
+    Object.keys(RANGES).map((r) =>
+      h("button", { type: "button", class: "btn btn-small", "aria-pressed": chart.range === r ? "true" : "false", "data-test": `range-${r}`, onclick: () => chooseRange(r) }, r),
+    ),
+  );
+}
+
 function create() {
   return h("article", { class: "card spark", "data-test": "spark" });
 }
@@ -31,8 +62,10 @@ function update(el, spark) {
   const total = gpu.memory_total_mib;
   const memPct = used !== undefined && used !== null && total ? (100 * used) / total : null;
   const util = gpu.utilization_pct;
-  const history = state.history && state.history.sparks ? state.history.sparks[spark.name] : null;
-  const interval = (state.history && state.history.interval_s) || 5;
+  const source = chart.range === "1h" ? state.history : chart.long;
+  const history = source && source.sparks ? source.sparks[spark.name] : null;
+  const interval = (source && source.interval_s) || 5;
+  const rangeS = chart.range === "1h" ? null : RANGES[chart.range];
   const unreachable = spark.reachable === false;
   el.classList.toggle("spark-down", unreachable);
   fill(
@@ -54,13 +87,15 @@ function update(el, spark) {
     h(
       "figure",
       { class: "chart-wrap" },
-      history && history.length ? gpuChart(history, interval) : h("div", { class: "chart-empty muted small" }, state.errors.history ? "GPU history not available" : "Collecting GPU history…"),
+      history && history.length
+        ? gpuChart(history, interval, rangeS)
+        : h("div", { class: "chart-empty muted small" }, chart.error || (state.errors.history ? "GPU history not available" : chart.range === "1h" || chart.long ? "Collecting GPU history…" : "Loading…")),
       h(
         "figcaption",
         { class: "chart-legend small muted" },
         h("span", { class: "key key-util" }, "GPU util"),
         h("span", { class: "key key-mem" }, "Memory"),
-        h("span", { class: "chart-range" }, `last ${Math.round(chartWindow(history) / 60)} min · 0–100 %`),
+        h("span", { class: "chart-range" }, rangeS ? `last ${chart.range} · averages` : `last ${Math.round(chartWindow(history) / 60)} min`),
       ),
     ),
   );
@@ -79,5 +114,6 @@ function render() {
 }
 
 export function mountSparks() {
+  renderRangeButtons();
   watch(["status", "history"], render);
 }
