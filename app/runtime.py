@@ -128,7 +128,10 @@ class Runtime:
             self.served,
             self.metrics,
             proxy_limits or ProxyLimits(upload_bytes=config.limits.max_upload_mb * MIB),
+            swap_eta=self.swap_eta,
         )
+        # Median seconds of a swap to each model, from the history (refreshed as swaps start).
+        self._typical_swap_s: dict[str, float] = {}
         # Background probes of the Sparks and services; /api/status answers from their cache.
         self.monitor = StatusMonitor(
             config,
@@ -191,8 +194,26 @@ class Runtime:
         self.events.publish("lock", status)
         self.notifier.lock_changed(self.lock.last_change, status)
 
+    def swap_eta(self) -> int | None:
+        """Seconds until the running swap is likely done: its model's median swap time minus
+        the time it has run, or None when no swap runs or none of that model finished yet."""
+        active = self.engine.active
+        if active is None:
+            return None
+        typical = self._typical_swap_s.get(active.model_key)
+        if typical is None:
+            return None
+        return round(typical - (self.clock.monotonic() - active.started_mono))
+
+    async def _learn_typical(self, model_key: str) -> None:
+        stats = await self.storage.swaps.stats(model_key)
+        if stats.total.median_s is not None:
+            self._typical_swap_s[model_key] = stats.total.median_s
+
     def _journal_job(self, job: Job) -> None:
         """Save a job's view in the history (queued; the database thread writes it)."""
+        if not job.dry_run and not job.state.terminal:
+            self.spawn(self._learn_typical(job.model_key), "swap-eta")
         self.storage.swaps.save(
             StoredJob(
                 job_id=job.job_id,

@@ -8,6 +8,7 @@ the client gets. Nothing here blocks or does I/O; nothing here knows HTTP server
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
@@ -17,7 +18,8 @@ from app.services.registry import ServiceRegistry
 
 MIB = 1024 * 1024
 LLM_BODY_LIMIT = 16 * MIB
-SWAP_RETRY_AFTER_S = 10
+SWAP_RETRY_AFTER_S = 10  # when no past swap of the model says how long it takes
+MAX_SWAP_RETRY_AFTER_S = 600
 BUSY_RETRY_AFTER_S = 2
 
 
@@ -97,12 +99,20 @@ class ProxyPolicy:
         served: SwapFlag,
         metrics: Metrics,
         limits: ProxyLimits | None = None,
+        swap_eta: Callable[[], int | None] | None = None,
     ) -> None:
         self._services = services
         self._served = served
+        # Seconds until the running swap is likely done (from the model's past load times),
+        # or None when unknown: the 503's Retry-After.
+        self._swap_eta = swap_eta
         self.metrics = metrics
         self.limits = limits or ProxyLimits()
         self._in_flight: dict[str, int] = {}
+
+    def _retry_after(self) -> int:
+        eta = self._swap_eta() if self._swap_eta is not None else None
+        return SWAP_RETRY_AFTER_S if eta is None else max(1, min(MAX_SWAP_RETRY_AFTER_S, eta))
 
     def body_limit(self, route: ProxyRoute) -> int:
         return self.limits.upload_bytes if route.audio else self.limits.llm_body_bytes
@@ -156,7 +166,7 @@ class ProxyPolicy:
                 "A model swap is in progress; retry when it has finished.",
                 "server_error",
                 "swap_in_progress",
-                retry_after=SWAP_RETRY_AFTER_S,
+                retry_after=self._retry_after(),
             )
         limit = self.body_limit(route)
         if content_length is not None and content_length > limit:

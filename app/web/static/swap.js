@@ -71,7 +71,17 @@ function render() {
   fill(
     el.querySelector(".swap-title"),
     h("h2", null, title),
-    h("div", { class: "swap-meta small muted" }, pill(job.state, tone), " ", h("span", { class: "mono" }, `job ${job.job_id}`), started ? ` · ${started}` : "", " · ", h("span", { "data-elapsed": terminal ? "" : job.started_at || "" }, took === null ? "" : duration(took))),
+    h(
+      "div",
+      { class: "swap-meta small muted" },
+      pill(job.state, tone),
+      " ",
+      h("span", { class: "mono" }, `job ${job.job_id}`),
+      started ? ` · ${started}` : "",
+      " · ",
+      h("span", { "data-elapsed": terminal ? "" : job.started_at || "" }, took === null ? "" : duration(took)),
+      !terminal && current.typical ? h("span", { "data-test": "swap-eta" }, ` · usually takes ${duration(current.typical)}`) : "",
+    ),
   );
   const controls = el.querySelector(".swap-controls");
   if (terminal) {
@@ -179,11 +189,20 @@ export function followJob(jobId, job) {
   if (!jobId) return;
   if (current && current.jobId === jobId) return;
   if (current && current.source) current.source.close();
-  current = { jobId, job: job || null, source: null, lastId: 0, lastPhase: null, lineCount: 0 };
+  current = { jobId, job: job || null, source: null, lastId: 0, lastPhase: null, lineCount: 0, typical: null };
   remember(jobId);
   skeleton();
   render();
   open(jobId);
+  if (job && job.model_key) learnTypical(jobId, job.model_key);
+}
+
+/** The model's median swap time from the history (GET /api/models/{key}/stats), as an ETA. */
+async function learnTypical(jobId, modelKey) {
+  const result = await get(`/api/models/${seg(modelKey)}/stats`);
+  if (!result.ok || !current || current.jobId !== jobId) return;
+  current.typical = result.data.total.median_s;
+  render();
 }
 
 function forget(message) {
