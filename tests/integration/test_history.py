@@ -15,6 +15,7 @@ from app.services.monitor import ProbeSettings
 from app.storage import Delivery, StoredJob
 from app.swap.jobs import Job, JobState, Origin, PhaseTimings
 from tests.cluster import running_app, sim_config
+from tests.waits import wait_until
 
 MODEL = "gemma-3-27b"
 PROBES = ProbeSettings(interval_s=0.2, timeout_s=3.0)
@@ -189,3 +190,21 @@ async def test_corrupt_database_is_replaced_and_nothing_else_stops(
         assert [j["job_id"] for j in listing["jobs"]] == [r.json()["job_id"]]
     moved = list(tmp_path.glob("spark-control.db.corrupt-*"))
     assert len(moved) == 1 and moved[0].read_bytes().startswith(b"garbage")
+
+
+async def test_swap_eta_comes_from_the_models_past_swaps(cluster: Any) -> None:
+    runtime = cluster.runtime
+    first = await cluster.swap_and_wait(MODEL)
+    assert runtime.swap_eta() is None  # nothing running
+    cluster.sim.set_load_time(3.0)
+    r = await cluster.swap(MODEL)
+    assert r.status_code == 202
+    eta = await wait_until(lambda: runtime.swap_eta() is not None, "an estimate")
+    assert eta is True
+    estimate = runtime.swap_eta()
+    assert estimate <= round(first["timings"]["total_s"])
+    answer = await cluster.client.get("/v1/models")
+    assert answer.status_code == 503
+    # The estimate (never the fixed 10 s guess): at most the first swap's time, at least 1 s.
+    assert 1 <= int(answer.headers["retry-after"]) <= max(1, round(first["timings"]["total_s"]))
+    await cluster.wait_job(r.json()["job_id"])

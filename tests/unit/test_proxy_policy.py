@@ -89,3 +89,17 @@ def test_audio_cap_counts_admissions_and_releases() -> None:
     assert isinstance(first, Admission) and isinstance(second, Admission)
     p.release(first)
     assert isinstance(p.admit(route, "POST", 1), Admission)
+
+
+def test_retry_after_during_a_swap_follows_the_estimate() -> None:
+    cfg = parse_config(
+        {"sparks": [{"name": "spark1", "host": "10.0.0.1"}]},
+        {},
+    )
+    eta: list[int | None] = [None]
+    p = ProxyPolicy(ServiceRegistry(cfg), lambda: True, Metrics(), swap_eta=lambda: eta[0])
+    route = ROUTES["/v1/completions"]
+    for estimate, expected in ((None, 10), (42, 42), (-5, 1), (5000, 600)):
+        eta[0] = estimate
+        refusal = p.admit(route, "POST", 1)
+        assert isinstance(refusal, Refusal) and refusal.retry_after == expected
