@@ -225,7 +225,7 @@ class Database:
                 row = conn.execute("PRAGMA quick_check").fetchone()
                 if row is None or row[0] != "ok":
                     err = sqlite3.DatabaseError(f"integrity check: {row[0] if row else '?'}")
-                    err.sqlite_errorcode = 11  # type: ignore[attr-defined]
+                    err.sqlite_errorcode = 11
                     raise err
             migrate(conn)
         except BaseException:

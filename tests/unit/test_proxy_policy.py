@@ -97,7 +97,7 @@ def test_retry_after_during_a_swap_follows_the_estimate() -> None:
         {},
     )
     eta: list[int | None] = [None]
-    p = ProxyPolicy(ServiceRegistry(cfg), lambda: True, Metrics(), swap_eta=lambda: eta[0])
+    p = ProxyPolicy(ServiceRegistry(cfg), SwapFlagStub(True), Metrics(), swap_eta=lambda: eta[0])
     route = ROUTES["/v1/completions"]
     for estimate, expected in ((None, 10), (42, 42), (-5, 1), (5000, 600)):
         eta[0] = estimate
