@@ -144,11 +144,12 @@ async def seven_days(root: Path) -> None:
 
 
 async def page_latency(root: Path) -> None:
+    from app.runtime import Runtime
     from app.web import create_app
     from tests.servers import serve
 
     config = parse_config({"storage": {"database": str(root / "pages.db")}}, {})
-    app = create_app(config)
+    app = create_app(Runtime(config))
     async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         storage = app.state.runtime.storage
         for n in range(JOBS):
