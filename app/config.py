@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -297,6 +298,18 @@ def _apply_soft_settings(data: dict[str, Any], env: Mapping[str, str], warnings:
         services["disabled"] = list(parse_service_list(services["disabled"]))
     elif services.get("disabled") is None:
         services.pop("disabled", None)
+
+    webhook = data.get("webhook")
+    if isinstance(webhook, dict) and isinstance(webhook.get("events"), list):
+        known = typing.get_args(WebhookEvent)
+        chosen = [e for e in webhook["events"] if isinstance(e, str) and e in known]
+        unknown = [str(e)[:40] for e in webhook["events"] if e not in chosen]
+        if unknown:
+            warnings.append(
+                f"webhook.events: {', '.join(repr(e) for e in unknown)} not known; ignored "
+                f"(known: {', '.join(known)})."
+            )
+        webhook["events"] = list(dict.fromkeys(chosen))
 
     if env.get("HF_TOKEN"):
         vllm["hf_token"] = env["HF_TOKEN"]

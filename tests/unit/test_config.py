@@ -194,3 +194,21 @@ def test_cli_exits_2_with_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "config: $.sparks[0].ssh_port: expected int <= 65535"
+
+
+def test_webhook_events_and_storage_settings() -> None:
+    config = parse_config({}, {})
+    assert config.webhook.events == ("swap_complete", "swap_failed")
+    assert config.webhook.retries == 0
+    assert config.storage.history_days == 90 and config.storage.gpu_days == 7
+    chosen = parse_config(
+        {"webhook": {"events": ["lock_expired", "spark_unreachable", "nonsense", 7], "retries": 2}},
+        {},
+    )
+    assert chosen.webhook.events == ("lock_expired", "spark_unreachable")
+    assert chosen.webhook.retries == 2
+    assert any("'nonsense'" in w and "ignored" in w for w in chosen.warnings)
+    with pytest.raises(ConfigError, match=r"\$\.webhook\.retries"):
+        parse_config({"webhook": {"retries": 99}}, {})
+    with pytest.raises(ConfigError, match=r"\$\.storage\.database"):
+        parse_config({"storage": {"database": ""}}, {})
