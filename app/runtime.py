@@ -186,6 +186,12 @@ class Runtime:
                 self.config.ssh.known_hosts,
                 self.config.models.overrides_file,
                 self.config.services.overrides_file,
+                # The history database and its WAL beside it (":memory:" writes nothing).
+                *(
+                    []
+                    if self.config.storage.database == ":memory:"
+                    else [self.config.storage.database]
+                ),
             ]
         )
 
