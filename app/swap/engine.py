@@ -55,6 +55,7 @@ from app.swap.plan import SwapPlan
 from app.swap.preflight import Check, Validation, run_checks
 from app.swap.running import ModelState, ServedModel
 from app.swap.settings import Timings
+from app.swap.traffic import NoTraffic, Traffic
 
 log = logging.getLogger("spark_control.swap")
 
@@ -74,6 +75,7 @@ class SwapEngine:
         clock: Clock,
         timings: Timings | None = None,
         metrics: Metrics | None = None,
+        traffic: Traffic | None = None,
     ) -> None:
         self.config = config
         self._ssh = ssh
@@ -95,12 +97,22 @@ class SwapEngine:
             clock=clock,
             timings=self.timings,
         )
+        self.traffic = traffic or NoTraffic()
         self.history = JobHistory()
         self._active: JobRecord | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._shutting_down = False
 
     # --- queries ---------------------------------------------------------------------------
+
+    @property
+    def traffic(self) -> Traffic:
+        """The proxy's admission: held, drained and released around each real swap."""
+        return self._phases.traffic
+
+    @traffic.setter
+    def traffic(self, traffic: Traffic) -> None:
+        self._phases.traffic = traffic
 
     @property
     def active(self) -> JobRecord | None:
@@ -152,8 +164,16 @@ class SwapEngine:
 
     # --- start / cancel --------------------------------------------------------------------
 
-    def start(self, key: str, *, dry_run: bool = False, token: str | None = None) -> Job:
+    def start(
+        self,
+        key: str,
+        *,
+        dry_run: bool = False,
+        token: str | None = None,
+        origin: str | None = None,
+    ) -> Job:
         """Start a swap to ``key`` and return its job at once (the swap runs in a task).
+        ``origin`` says who asked, when it was not the API (shown in the job).
 
         Raises UnknownModel (404), NotConfigured (409), Locked (423), SwapInProgress (409)."""
         model = self._model(key)
@@ -161,6 +181,7 @@ class SwapEngine:
             raise NotConfigured()
         plan = SwapPlan(self.config, model)
         job = JobRecord(secrets.token_hex(4), key, dry_run=dry_run, clock=self._clock)
+        job.origin = origin
         if dry_run:
             job.commands = plan.planned()
             job.start()
@@ -174,6 +195,7 @@ class SwapEngine:
         self._active = job
         self._served.swap_began(job.job_id)
         self.history.add(job)
+        self.traffic.swap_started(key)
         self._publish(job)
         task = asyncio.get_running_loop().create_task(
             self._run(job, plan), name=f"swap-{job.job_id}"
@@ -229,10 +251,13 @@ class SwapEngine:
         else:
             job.finish(JobState.READY, returncode=0)
             self._served.set(plan.model.key, ModelState.READY, plan.model.served_name)
+            self.traffic.swap_ended(True)
             self._publish(job)
             self._notify(job, "swap_complete")
             log.info("swap %s → %s: ready", job.job_id, job.model_key)
         finally:
+            # Held requests never outlive the swap (already answered on every normal path).
+            self.traffic.swap_ended(job.state == JobState.READY, job.error or "it was stopped")
             if self._active is job:
                 self._active = None
             self._served.swap_ended(job.job_id)
@@ -242,6 +267,7 @@ class SwapEngine:
                 )
 
     async def _fail(self, job: JobRecord, message: str, returncode: int) -> None:
+        self.traffic.swap_ended(False, message)
         await self._served.reconcile_after_failure(
             self._http,
             timeout=self.timings.http_timeout_s,
@@ -262,6 +288,7 @@ class SwapEngine:
             )
             self._publish(job)
             return
+        self.traffic.swap_ended(False, "The swap was cancelled.")
         touched = job.phase not in (None, Phase.PREFLIGHT)
         if touched:
             # Leave the cluster stopped, not half-launched. Shielded: this must finish even

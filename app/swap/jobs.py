@@ -37,6 +37,7 @@ class Phase(enum.StrEnum):
     LAUNCHING = "launching"
     LOADING = "loading"
     VERIFYING = "verifying"
+    ROLLING_BACK = "rolling_back"  # the swap failed; the previous model is being relaunched
 
 
 class PlannedCommand(msgspec.Struct, frozen=True):
@@ -61,6 +62,8 @@ class Job(msgspec.Struct, frozen=True, omit_defaults=True):
     error: str | None
     log_tail: list[str] = msgspec.field(default_factory=list)
     commands: list[PlannedCommand] | msgspec.UnsetType = msgspec.UNSET
+    # Who asked for the swap when it was not the API: "watchdog", "requested by /v1 (…)".
+    origin: str | None = None
 
 
 class JobEvent(msgspec.Struct, frozen=True):
@@ -92,6 +95,8 @@ class JobRecord:
         self.started_at = isoformat(clock.now())
         self.started_mono = clock.monotonic()
         self.finished_at: str | None = None
+        self.finished_mono: float | None = None
+        self.origin: str | None = None
         self.returncode: int | None = None
         self.error: str | None = None
         self.commands: list[PlannedCommand] | None = None
@@ -121,6 +126,7 @@ class JobRecord:
             if self.state.terminal and self.state != JobState.READY
             else [],
             commands=list(self.commands) if self.commands is not None else msgspec.UNSET,
+            origin=self.origin,
         )
 
     @property
@@ -166,6 +172,7 @@ class JobRecord:
         if state == JobState.READY:
             self.progress = 1.0
         self.finished_at = isoformat(self._clock.now())
+        self.finished_mono = self._clock.monotonic()
         self._record_state()
         self.finished.set()
 

@@ -31,6 +31,7 @@ from app.swap.progress import MODEL_LISTED, PHASE_START, progress_for
 from app.swap.running import ModelState, ServedModel
 from app.swap.settings import Timings
 from app.swap.stopping import ClusterStopper
+from app.swap.traffic import NoTraffic, Traffic
 
 log = logging.getLogger("spark_control.swap")
 
@@ -59,6 +60,8 @@ class PhaseRunner:
         self._clock = clock
         self._timings = timings
         self.stopper = ClusterStopper(ssh, timings, clock)
+        # The proxy's admission, drained before the served model is stopped (the engine sets it).
+        self.traffic: Traffic = NoTraffic()
         # Called synchronously as a real swap enters each phase, before the phase runs any
         # command (the fault-matrix tests inject faults at an exact phase through this).
         self.listeners: list[PhaseListener] = []
@@ -96,6 +99,13 @@ class PhaseRunner:
 
     async def stop(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.STOPPING)
+        timeout = self._config.swap.drain_timeout_s
+        drained = await self.traffic.drain(timeout)
+        job.log(
+            "spark-control",
+            f"drain: {drained.drained} request(s) finished, {drained.cut} cut"
+            + (f" after {timeout:g} s" if drained.cut and timeout else ""),
+        )
         self._served.set(None, ModelState.STOPPED)
         await self.stopper.stop(job, plan)
 
