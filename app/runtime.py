@@ -26,12 +26,15 @@ from app.coordination.webhook import WebhookSender
 from app.datavolume import DataVolume, check_writable
 from app.events import EventBus
 from app.metrics import Metrics
+from app.proxy.admission import SwapGate
 from app.proxy.policy import MIB, ProxyLimits, ProxyPolicy
 from app.proxy.upstream import AiohttpUpstream, Upstream
 from app.services.monitor import ProbeSettings, StatusMonitor
 from app.services.registry import ServiceRegistry
 from app.services.vllm_logs import VllmLogs
 from app.swap.engine import SwapEngine
+from app.swap.load_times import JobLoadTimes
+from app.swap.on_request import EngineSwapControl
 from app.swap.running import ServedModel
 from app.swap.settings import Timings
 
@@ -97,13 +100,23 @@ class Runtime:
             timings=timings,
             metrics=self.metrics,
         )
+        # Admission of LLM requests around swaps (drain, hold, swap on request).
+        self.gate = SwapGate(
+            config.swap,
+            self.clock,
+            JobLoadTimes(self.engine.history),
+            self._served_name_of,
+            EngineSwapControl(self.engine, self.served, self.lock, self.catalog)
+            if config.swap.on_request
+            else None,
+        )
+        self.engine.traffic = self.gate
         # The OpenAI-compatible proxy: its own connection pool (separate from ``http``, which
         # probes and the swap engine use with short timeouts).
         self._owns_upstream = upstream is None
         self.upstream: Upstream = upstream or AiohttpUpstream()
         self.proxy = ProxyPolicy(
             self.services,
-            self.served,
             self.metrics,
             proxy_limits or ProxyLimits(upload_bytes=config.limits.max_upload_mb * MIB),
         )
@@ -132,6 +145,10 @@ class Runtime:
     def catalog(self) -> Catalog:
         """The current catalog snapshot (immutable)."""
         return self.catalog_manager.snapshot()
+
+    def _served_name_of(self, key: str) -> str | None:
+        model = self.catalog().get(key)
+        return model.served_name if model is not None else None
 
     def _catalog_changed(self, action: str, key: str) -> None:
         self.events.publish("model", {"action": action, "key": key})

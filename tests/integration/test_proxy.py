@@ -145,9 +145,10 @@ async def test_backend_down_is_502(cluster: ClusterHarness) -> None:
     assert (await cluster.client.post("/v1/embeddings", json={"input": "x"})).status_code == 200
 
 
-async def test_swap_in_progress_is_503_with_retry_after(sim: Any) -> None:
+async def test_swap_in_progress_is_503_with_retry_after_when_holding_is_off(sim: Any) -> None:
     sim.set_load_time(30)
-    async with running_app(sim) as cluster:
+    config = sim_config(sim, swap={"hold_timeout_s": 0})
+    async with running_app(sim, config=config) as cluster:
         r = await cluster.swap(MODEL)
         assert r.status_code == 202
         assert cluster.runtime.served.swapping
