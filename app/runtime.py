@@ -109,6 +109,7 @@ class Runtime:
             EngineSwapControl(self.engine, self.served, self.lock, self.catalog)
             if config.swap.on_request
             else None,
+            on_held=self.engine.held_changed,
         )
         self.engine.traffic = self.gate
         # The OpenAI-compatible proxy: its own connection pool (separate from ``http``, which

@@ -48,7 +48,8 @@ log = logging.getLogger("spark_control.proxy")
 # Retry-After when a model has no load history yet (a first swap to it).
 UNKNOWN_LOAD_S = 60.0
 RECENT_LOADS = 5
-CUT_SETTLE_S = 5.0  # how long a drain waits for cut requests to send their last bytes
+CUT_SETTLE_S = 5.0
+HELD_REPORT_S = 0.2  # how long a drain waits for cut requests to send their last bytes
 
 
 class LoadTimes(Protocol):
@@ -129,12 +130,15 @@ class SwapGate:
         load_times: LoadTimes,
         served_name_of: Callable[[str], str | None],
         control: SwapControl | None = None,
+        on_held: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
         self._clock = clock
         self._load_times = load_times
         self._served_name_of = served_name_of
         self._control = control
+        self._on_held = on_held
+        self._held_report: asyncio.TimerHandle | None = None
         self._swap: _Swap | None = None
         self._flights: set[Flight] = set()
         self._idle = asyncio.Event()
@@ -194,6 +198,7 @@ class SwapGate:
             )
         waiter = Waiter()
         swap.held.append(waiter)
+        self._held_changed()
         return waiter
 
     def leave(self, waiter: Waiter) -> None:
@@ -202,8 +207,22 @@ class SwapGate:
         if swap is not None:
             with contextlib.suppress(ValueError):
                 swap.held.remove(waiter)
+                self._held_changed()
         if not waiter.outcome.done():
             waiter.outcome.cancel()
+
+    def _held_changed(self) -> None:
+        """Report the queue length, at most every ``HELD_REPORT_S`` (50 requests arriving
+        together make one report, not 50)."""
+        if self._on_held is not None and self._held_report is None:
+            self._held_report = asyncio.get_running_loop().call_later(
+                HELD_REPORT_S, self._report_held
+            )
+
+    def _report_held(self) -> None:
+        self._held_report = None
+        if self._on_held is not None:
+            self._on_held(self.held)
 
     def timed_out(self) -> Refusal:
         return swapping_refusal(

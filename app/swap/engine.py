@@ -162,6 +162,13 @@ class SwapEngine:
         )
         return Validation.of(key, checks)
 
+    def held_changed(self, count: int) -> None:
+        """The proxy holds ``count`` requests for the running swap (shown in its job)."""
+        job = self._active
+        if job is not None:
+            job.note_held(count)
+            self._publish(job)
+
     # --- start / cancel --------------------------------------------------------------------
 
     def start(

@@ -64,6 +64,7 @@ class Job(msgspec.Struct, frozen=True, omit_defaults=True):
     commands: list[PlannedCommand] | msgspec.UnsetType = msgspec.UNSET
     # Who asked for the swap when it was not the API: "watchdog", "requested by /v1 (…)".
     origin: str | None = None
+    held_requests: int = 0  # /v1 requests waiting for this swap's model
 
 
 class JobEvent(msgspec.Struct, frozen=True):
@@ -97,6 +98,7 @@ class JobRecord:
         self.finished_at: str | None = None
         self.finished_mono: float | None = None
         self.origin: str | None = None
+        self.held_requests = 0
         self.returncode: int | None = None
         self.error: str | None = None
         self.commands: list[PlannedCommand] | None = None
@@ -127,6 +129,7 @@ class JobRecord:
             else [],
             commands=list(self.commands) if self.commands is not None else msgspec.UNSET,
             origin=self.origin,
+            held_requests=self.held_requests if self.state == JobState.RUNNING else 0,
         )
 
     @property
@@ -157,6 +160,12 @@ class JobRecord:
         """Raise progress (never lowers it); records a state event only when it moved."""
         if progress > self.progress + 0.005:
             self.progress = min(progress, 0.99)
+            self._record_state()
+
+    def note_held(self, count: int) -> None:
+        """How many requests wait for this swap; records a state event when it changed."""
+        if count != self.held_requests and not self.terminal:
+            self.held_requests = count
             self._record_state()
 
     def log(self, node: str, line: str) -> None:
