@@ -27,8 +27,9 @@ from app.datavolume import DataVolume, check_writable
 from app.events import EventBus
 from app.metrics import Metrics
 from app.proxy.admission import SwapGate
+from app.proxy.h1 import H1Upstream
 from app.proxy.policy import MIB, ProxyLimits, ProxyPolicy
-from app.proxy.upstream import AiohttpUpstream, Upstream
+from app.proxy.upstream import Upstream
 from app.services.monitor import ProbeSettings, StatusMonitor
 from app.services.registry import ServiceRegistry
 from app.services.vllm_logs import VllmLogs
@@ -115,7 +116,7 @@ class Runtime:
         # The OpenAI-compatible proxy: its own connection pool (separate from ``http``, which
         # probes and the swap engine use with short timeouts).
         self._owns_upstream = upstream is None
-        self.upstream: Upstream = upstream or AiohttpUpstream()
+        self.upstream: Upstream = upstream or H1Upstream()
         self.proxy = ProxyPolicy(
             self.services,
             self.metrics,
