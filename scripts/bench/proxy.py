@@ -379,16 +379,16 @@ async def run() -> None:
 def report(res: Results) -> None:
     """One table: a row per figure, a column per target, the proxies' cost next to theirs."""
     width = 44
-    columns = "".join(f"{t:>24}" for t in res.targets)
+    columns = "".join(f"{t:>26}" for t in res.targets)
     print(f"{'latency p50 / p99 (added p50 vs direct)':{width}}{columns}")
     for figure, samples in res.latency.items():
         direct = pct(samples["direct"], 0.5)
         cells = []
         for target in res.targets:
             p50, p99 = pct(samples[target], 0.5), pct(samples[target], 0.99)
-            added = "" if target == "direct" else f" (+{(p50 - direct) * 1000:.2f})"
+            added = "" if target == "direct" else f" ({(p50 - direct) * 1000:+.2f})"
             cells.append(f"{p50 * 1000:.2f}/{p99 * 1000:.2f} ms{added}")
-        print(f"{figure:{width}}" + "".join(f"{c:>24}" for c in cells))
+        print(f"{figure:{width}}" + "".join(f"{c:>26}" for c in cells))
     print(f"{'throughput req/s (ratio to direct)':{width}}{columns}")
     for figure, samples in res.rate.items():
         direct = statistics.median(samples["direct"])
@@ -399,7 +399,7 @@ def report(res: Results) -> None:
             cells.append(f"{rate:.0f}{ratio}")
         cpu = statistics.median(res.app_cpu[figure]) * 1e6
         print(
-            f"{figure:{width}}" + "".join(f"{c:>24}" for c in cells) + f"   SC CPU {cpu:.0f} us/req"
+            f"{figure:{width}}" + "".join(f"{c:>26}" for c in cells) + f"   SC CPU {cpu:.0f} us/req"
         )
     print("goals: added p50 at c=1 <= 0.5 ms (both backends); 1-token c=32 >= 0.5x direct;")
     print("       added stream TTFT p50 <= 2 ms")
