@@ -204,3 +204,55 @@ async def test_hold_queue_bound(sim: Any) -> None:
             assert answer.json()["error"]["code"] == "swap_failed"
             assert "cancelled" in answer.json()["error"]["message"]
         await cluster.wait_job(job_id)
+
+
+THIRD = "llama-3.3-70b"
+
+
+async def test_swap_on_request_two_clients_two_models_one_swap(sim: Any) -> None:
+    config = sim_config(sim, swap={"on_request": True, "min_dwell_s": 0})
+    async with running_app(sim, config=config) as cluster:
+        assert (await cluster.swap_and_wait(MODEL))["state"] == "ready"
+        sim.set_load_time(1.0)
+        wants_other = asyncio.create_task(
+            cluster.client.post("/v1/chat/completions", json=chat(OTHER, max_tokens=3))
+        )
+        await wait_until(lambda: cluster.runtime.gate.held == 1, "the request that asked")
+        third = await cluster.client.post("/v1/chat/completions", json=chat(THIRD))
+        assert third.status_code == 503
+        assert third.json()["error"]["code"] == "model_swapping"
+        assert int(third.headers["retry-after"]) >= 1
+        answer = await wants_other
+        assert answer.status_code == 200 and answer.json()["model"] == OTHER
+        jobs = (await cluster.client.get("/api/swap")).json()["jobs"]
+        assert [j["model_key"] for j in jobs] == [OTHER, MODEL]  # one swap, newest first
+        assert jobs[0]["origin"] == "requested by /v1 (127.0.0.1)" and "origin" not in jobs[1]
+        assert sim.running_model() == OTHER
+        # The served model is simply served: no swap.
+        assert (
+            await cluster.client.post(
+                "/v1/completions", json={"model": OTHER, "prompt": "x", "max_tokens": 1}
+            )
+        ).status_code == 200
+        assert len((await cluster.client.get("/api/swap")).json()["jobs"]) == 2
+
+
+async def test_swap_on_request_honours_min_dwell_and_the_lock(sim: Any) -> None:
+    config = sim_config(sim, swap={"on_request": True, "min_dwell_s": 300})
+    async with running_app(sim, config=config) as cluster:
+        assert (await cluster.swap_and_wait(MODEL))["state"] == "ready"
+        r = await cluster.client.post("/v1/chat/completions", json=chat(OTHER))
+        assert r.status_code == 503 and r.json()["error"]["code"] == "model_not_served"
+        assert 200 < int(r.headers["retry-after"]) <= 300
+        assert not cluster.runtime.engine.swapping
+
+    config = sim_config(sim, swap={"on_request": True, "min_dwell_s": 0})
+    async with running_app(sim, config=config) as cluster:
+        assert (await cluster.swap_and_wait(MODEL))["state"] == "ready"
+        grant = await cluster.client.post("/api/swap/lock", json={"holder": "nightly-eval"})
+        assert grant.status_code == 200, grant.text
+        r = await cluster.client.post("/v1/chat/completions", json=chat(OTHER))
+        assert r.status_code == 503 and r.json()["error"]["code"] == "swap_locked"
+        assert "nightly-eval" in r.json()["error"]["message"]
+        assert not cluster.runtime.engine.swapping
+        assert len((await cluster.client.get("/api/swap")).json()["jobs"]) == 1
