@@ -38,6 +38,7 @@ from app.swap.load_times import JobLoadTimes
 from app.swap.on_request import EngineSwapControl
 from app.swap.running import ServedModel
 from app.swap.settings import Timings
+from app.swap.watchdog import CrashWatchdog
 
 log = logging.getLogger("spark_control")
 
@@ -113,6 +114,10 @@ class Runtime:
             on_held=self.engine.held_changed,
         )
         self.engine.traffic = self.gate
+        self.watchdog = CrashWatchdog(
+            config.watchdog, self.engine, self.served, self.lock, self.events, self.clock
+        )
+        self.served.listeners.append(self.watchdog.observe)
         # The OpenAI-compatible proxy: its own connection pool (separate from ``http``, which
         # probes and the swap engine use with short timeouts).
         self._owns_upstream = upstream is None
@@ -222,6 +227,7 @@ class Runtime:
             log.exception("could not determine the running model at startup")
 
     async def stop(self) -> None:
+        await self.watchdog.aclose()
         await self.engine.shutdown()
         for task in list(self._background):
             task.cancel()

@@ -244,7 +244,7 @@ async def test_swap_on_request_honours_min_dwell_and_the_lock(sim: Any) -> None:
         r = await cluster.client.post("/v1/chat/completions", json=chat(OTHER))
         assert r.status_code == 503 and r.json()["error"]["code"] == "model_not_served"
         assert 200 < int(r.headers["retry-after"]) <= 300
-        assert not cluster.runtime.engine.swapping
+        assert not cluster.runtime.served.swapping
 
     config = sim_config(sim, swap={"on_request": True, "min_dwell_s": 0})
     async with running_app(sim, config=config) as cluster:
@@ -254,5 +254,5 @@ async def test_swap_on_request_honours_min_dwell_and_the_lock(sim: Any) -> None:
         r = await cluster.client.post("/v1/chat/completions", json=chat(OTHER))
         assert r.status_code == 503 and r.json()["error"]["code"] == "swap_locked"
         assert "nightly-eval" in r.json()["error"]["message"]
-        assert not cluster.runtime.engine.swapping
+        assert not cluster.runtime.served.swapping
         assert len((await cluster.client.get("/api/swap")).json()["jobs"]) == 1
