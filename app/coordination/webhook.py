@@ -31,6 +31,14 @@ log = logging.getLogger("spark_control.webhook")
 DEFAULT_TIMEOUT_S = 5.0
 
 
+class RolledBack(msgspec.Struct, frozen=True):
+    """After a failed swap: the previous model Spark Control relaunched, and whether it is
+    ready again."""
+
+    model_key: str
+    ready: bool
+
+
 class SwapEvent(msgspec.Struct, frozen=True):
     """The exact payload of the seed, in the seed's field order."""
 
@@ -42,6 +50,8 @@ class SwapEvent(msgspec.Struct, frozen=True):
     started_at: str
     finished_at: str
     dry_run: bool = False
+    # Only in ``swap_failed`` after a rollback (``swap.on_failure: rollback``); absent otherwise.
+    rolled_back_to: RolledBack | msgspec.UnsetType = msgspec.UNSET
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -37,7 +37,7 @@ from app.clock import Clock
 from app.cluster.ssh import SshError, SshTransport
 from app.config import Config
 from app.coordination.lock import SwapLock
-from app.coordination.webhook import WebhookSender
+from app.coordination.webhook import RolledBack, WebhookSender
 from app.events import EventBus
 from app.metrics import Metrics
 from app.swap.errors import (
@@ -53,7 +53,7 @@ from app.swap.notify import SwapOutcome, swap_event
 from app.swap.phases import PhaseListener, PhaseRunner
 from app.swap.plan import SwapPlan
 from app.swap.preflight import Check, Validation, run_checks
-from app.swap.running import ModelState, ServedModel
+from app.swap.running import ModelState, RunningModel, ServedModel
 from app.swap.settings import Timings
 from app.swap.traffic import NoTraffic, Traffic
 
@@ -200,12 +200,13 @@ class SwapEngine:
         if self._active is not None:
             raise SwapInProgress(self._active.job_id)
         self._active = job
+        previous = self._served.current  # what a rollback would relaunch
         self._served.swap_began(job.job_id)
         self.history.add(job)
         self.traffic.swap_started(key)
         self._publish(job)
         task = asyncio.get_running_loop().create_task(
-            self._run(job, plan), name=f"swap-{job.job_id}"
+            self._run(job, plan, previous), name=f"swap-{job.job_id}"
         )
         self._tasks[job.job_id] = task
         task.add_done_callback(self._forget_task)
@@ -237,7 +238,7 @@ class SwapEngine:
     def _publish(self, job: JobRecord) -> None:
         self._events.publish("swap", job.view())
 
-    async def _run(self, job: JobRecord, plan: SwapPlan) -> None:
+    async def _run(self, job: JobRecord, plan: SwapPlan, previous: RunningModel) -> None:
         try:
             job.start()
             await self._phases.run_all(job, plan)
@@ -247,13 +248,16 @@ class SwapEngine:
                 task.uncancel()  # we handle the cancellation; later awaits must work normally
             await self._cancelled(job, plan)
         except SwapFailed as failure:
-            await self._fail(job, failure.message, failure.returncode)
+            await self._fail(job, failure.message, failure.returncode, previous)
         except SshError as err:
-            await self._fail(job, err.message, 255)
+            await self._fail(job, err.message, 255, previous)
         except Exception:
             log.exception("swap %s failed unexpectedly", job.job_id)
             await self._fail(
-                job, "The swap failed because of an internal error; see the Spark Control log.", 1
+                job,
+                "The swap failed because of an internal error; see the Spark Control log.",
+                1,
+                previous,
             )
         else:
             job.finish(JobState.READY, returncode=0)
@@ -273,7 +277,9 @@ class SwapEngine:
                     job.state.value, self._clock.monotonic() - job.started_mono
                 )
 
-    async def _fail(self, job: JobRecord, message: str, returncode: int) -> None:
+    async def _fail(
+        self, job: JobRecord, message: str, returncode: int, previous: RunningModel | None = None
+    ) -> None:
         self.traffic.swap_ended(False, message)
         await self._served.reconcile_after_failure(
             self._http,
@@ -281,10 +287,66 @@ class SwapEngine:
             phase=job.phase,
             model_key=job.model_key,
         )
+        if previous is not None and self._should_roll_back(job, previous):
+            job.rolled_back_to = await self._roll_back(job, previous)
         job.finish(JobState.FAILED, returncode=returncode, error=message)
         self._publish(job)
         self._notify(job, "swap_failed")
         log.warning("swap %s → %s failed: %s", job.job_id, job.model_key, message)
+
+    def _should_roll_back(self, job: JobRecord, previous: RunningModel) -> bool:
+        """Roll back when asked to, when a ready model was stopped by this swap (a failure in
+        preflight touched nothing) and the head does not serve anything now."""
+        return (
+            self.config.swap.on_failure == "rollback"
+            and previous.state == ModelState.READY
+            and previous.key is not None
+            and previous.key != job.model_key
+            and job.phase not in (None, Phase.PREFLIGHT)
+            and self._served.current.state != ModelState.READY
+        )
+
+    async def _roll_back(self, job: JobRecord, previous: RunningModel) -> RolledBack:
+        """Relaunch ``previous`` inside the failed job (phase ``rolling_back``); never raises.
+        A cancel (or shutdown) during the rollback stops it and leaves the cluster stopped."""
+        key = previous.key or ""
+        model = self._catalog().get(key)
+        if model is None:
+            job.log("spark-control", f"rollback: {key} is no longer in the catalog")
+            return RolledBack(model_key=key, ready=False)
+        plan = SwapPlan(self.config, model)
+        job.log("spark-control", f"rollback: the swap to {job.model_key} failed; relaunching {key}")
+        log.warning("swap %s failed; rolling back to %s", job.job_id, key)
+        self.traffic.swap_started(key)
+        ready = False
+        try:
+            await self._phases.roll_back(job, plan)
+            ready = True
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            job.log("spark-control", "rollback: cancelled; the cluster is left stopped")
+            if not self._shutting_down:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self.timings.cleanup_timeout_s):
+                        await asyncio.shield(self._phases.stopper.stop_quietly(plan))
+                self._served.set(None, ModelState.STOPPED)
+        except (SwapFailed, SshError) as err:
+            job.log("spark-control", f"rollback failed: {getattr(err, 'message', err)}")
+            await self._served.reconcile_after_failure(
+                self._http,
+                timeout=self.timings.http_timeout_s,
+                phase=self._phases.rollback_step,
+                model_key=key,
+            )
+        except Exception:
+            log.exception("rollback of swap %s failed unexpectedly", job.job_id)
+        if ready:
+            self._served.set(key, ModelState.READY, model.served_name)
+            job.log("spark-control", f"rollback: {key} is ready again")
+        self.traffic.swap_ended(ready, None if ready else "the rollback did not complete")
+        return RolledBack(model_key=key, ready=ready)
 
     async def _cancelled(self, job: JobRecord, plan: SwapPlan) -> None:
         if self._shutting_down:

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from app.clock import Clock, isoformat
+from app.coordination.webhook import RolledBack
 
 
 class JobState(enum.StrEnum):
@@ -65,6 +66,7 @@ class Job(msgspec.Struct, frozen=True, omit_defaults=True):
     # Who asked for the swap when it was not the API: "watchdog", "requested by /v1 (…)".
     origin: str | None = None
     held_requests: int = 0  # /v1 requests waiting for this swap's model
+    rolled_back_to: RolledBack | None = None  # a failed swap relaunched the previous model
 
 
 class JobEvent(msgspec.Struct, frozen=True):
@@ -99,6 +101,7 @@ class JobRecord:
         self.finished_mono: float | None = None
         self.origin: str | None = None
         self.held_requests = 0
+        self.rolled_back_to: RolledBack | None = None
         self.returncode: int | None = None
         self.error: str | None = None
         self.commands: list[PlannedCommand] | None = None
@@ -130,6 +133,7 @@ class JobRecord:
             commands=list(self.commands) if self.commands is not None else msgspec.UNSET,
             origin=self.origin,
             held_requests=self.held_requests if self.state == JobState.RUNNING else 0,
+            rolled_back_to=self.rolled_back_to,
         )
 
     @property

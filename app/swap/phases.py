@@ -65,6 +65,9 @@ class PhaseRunner:
         # Called synchronously as a real swap enters each phase, before the phase runs any
         # command (the fault-matrix tests inject faults at an exact phase through this).
         self.listeners: list[PhaseListener] = []
+        # While a rollback runs its steps stay inside the job's ``rolling_back`` phase; the
+        # step it reached decides what a failed rollback leaves reported.
+        self.rollback_step: Phase | None = None
 
     @property
     def _url(self) -> str:
@@ -74,6 +77,10 @@ class PhaseRunner:
         return url
 
     def _enter(self, job: JobRecord, phase: Phase) -> None:
+        if self.rollback_step is not None:
+            self.rollback_step = phase
+            job.log("spark-control", f"rollback: {phase.value}")
+            return
         job.enter(phase, PHASE_START[phase])
         self._events.publish("swap", job.view())
         for listener in self.listeners:
@@ -86,6 +93,21 @@ class PhaseRunner:
         await self.stop(job, plan)
         await self.launch(job, plan)
         await self.load_and_verify(job, plan)
+
+    async def roll_back(self, job: JobRecord, plan: SwapPlan) -> None:
+        """Relaunch ``plan``'s model (the one a failed swap replaced) inside the job's
+        ``rolling_back`` phase: stop whatever is left, launch, load and verify. Raises like the
+        phases it runs; :attr:`rollback_step` says how far it got."""
+        self._enter(job, Phase.ROLLING_BACK)
+        self.rollback_step = Phase.STOPPING
+        try:
+            job.log("spark-control", "rollback: stopping")
+            self._served.set(None, ModelState.STOPPED)
+            await self.stopper.stop(job, plan)
+            await self.launch(job, plan)
+            await self.load_and_verify(job, plan)
+        finally:
+            self.rollback_step = None
 
     async def preflight(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.PREFLIGHT)
