@@ -11,8 +11,9 @@ import { absolute, duration, elapsed } from "./format.js";
 import { modelName } from "./header.js";
 import { refresh, state, upsertJob, watch } from "./store.js";
 
-const PHASES = ["preflight", "stopping", "launching", "loading", "verifying"];
-const PHASE_LABEL = { preflight: "Pre-flight", stopping: "Stopping", launching: "Launching", loading: "Loading", verifying: "Verifying" };
+// "rolling_back" is shown only when a failed swap relaunches the previous model.
+const PHASES = ["preflight", "stopping", "launching", "loading", "verifying", "rolling_back"];
+const PHASE_LABEL = { preflight: "Pre-flight", stopping: "Stopping", launching: "Launching", loading: "Loading", verifying: "Verifying", rolling_back: "Rolling back" };
 const TERMINAL = new Set(["ready", "failed", "cancelled"]);
 const SESSION_KEY = "spark-control.swap-job";
 const MAX_LINES = 1500;
@@ -53,6 +54,7 @@ function skeleton() {
       h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "data-test": "swap-progress" }, h("div", { class: "progress-fill" })),
       h("span", { class: "progress-text mono" }, "0 %"),
     ),
+    h("p", { class: "swap-held small", "data-test": "swap-held", hidden: true }),
     h("div", { class: "swap-result", "data-test": "swap-result", hidden: true }),
     h("details", { class: "log-wrap", open: true }, h("summary", null, "Live log ", h("span", { class: "log-count muted small" })), h("pre", { class: "log", "data-test": "swap-log", tabindex: "0" })),
   );
@@ -71,7 +73,7 @@ function render() {
   fill(
     el.querySelector(".swap-title"),
     h("h2", null, title),
-    h("div", { class: "swap-meta small muted" }, pill(job.state, tone), " ", h("span", { class: "mono" }, `job ${job.job_id}`), started ? ` · ${started}` : "", " · ", h("span", { "data-elapsed": terminal ? "" : job.started_at || "" }, took === null ? "" : duration(took))),
+    h("div", { class: "swap-meta small muted" }, pill(job.state, tone), " ", h("span", { class: "mono" }, `job ${job.job_id}`), started ? ` · ${started}` : "", job.origin ? h("span", { "data-test": "swap-origin" }, ` · ${job.origin}`) : "", " · ", h("span", { "data-elapsed": terminal ? "" : job.started_at || "" }, took === null ? "" : duration(took))),
   );
   const controls = el.querySelector(".swap-controls");
   if (terminal) {
@@ -83,6 +85,7 @@ function render() {
   const at = PHASES.indexOf(current.lastPhase);
   for (const li of el.querySelectorAll(".step")) {
     const i = PHASES.indexOf(li.dataset.phase);
+    if (li.dataset.phase === "rolling_back") li.hidden = current.lastPhase !== "rolling_back";
     let cls = "todo";
     if (job.state === "ready") cls = "done";
     else if (i < at) cls = "done";
@@ -96,12 +99,17 @@ function render() {
   bar.className = `progress progress-${tone}`;
   el.querySelector(".progress-fill").style.width = `${pct}%`;
   el.querySelector(".progress-text").textContent = `${pct} %`;
+  const held = el.querySelector(".swap-held");
+  held.hidden = terminal || !job.held_requests;
+  held.textContent = job.held_requests ? `${job.held_requests} request${job.held_requests === 1 ? "" : "s"} waiting for ${name}; served as soon as it is ready.` : "";
   const result = el.querySelector(".swap-result");
+  const rolled = job.rolled_back_to;
+  const rollback = rolled ? h("span", { "data-test": "swap-rollback" }, rolled.ready ? ` Rolled back: ${modelName(rolled.model_key)} is serving again.` : ` The rollback to ${modelName(rolled.model_key)} did not complete.`) : null;
   if (terminal) {
     result.hidden = false;
     result.className = `swap-result result-${tone}`;
     if (job.state === "ready") fill(result, h("strong", null, "Ready. "), `${name} is serving on the cluster.`);
-    else if (job.state === "failed") fill(result, h("strong", null, "Failed: "), job.error || "the swap failed.", job.returncode !== null && job.returncode !== undefined ? h("span", { class: "muted" }, ` (exit code ${job.returncode})`) : null);
+    else if (job.state === "failed") fill(result, h("strong", null, "Failed: "), job.error || "the swap failed.", job.returncode !== null && job.returncode !== undefined ? h("span", { class: "muted" }, ` (exit code ${job.returncode})`) : null, rollback);
     else fill(result, h("strong", null, "Cancelled. "), job.error || "", " The cluster was left stopped.");
   } else {
     result.hidden = true;
