@@ -81,15 +81,22 @@ function render() {
   } else {
     fill(controls, h("button", { type: "button", class: "btn btn-danger-outline", "data-test": "swap-cancel", onclick: cancel }, "Cancel swap"));
   }
-  if (job.state === "running" && job.phase) current.lastPhase = job.phase;
-  const at = PHASES.indexOf(current.lastPhase);
+  if (job.state === "running" && job.phase) {
+    if (job.phase === "rolling_back" && current.lastPhase !== "rolling_back") current.failedPhase = current.lastPhase;
+    current.lastPhase = job.phase;
+  }
+  // A rollback: the step that failed stays failed; the rollback step follows the relaunch.
+  const rolling = current.lastPhase === "rolling_back";
+  const at = PHASES.indexOf(rolling ? current.failedPhase : current.lastPhase);
   for (const li of el.querySelectorAll(".step")) {
     const i = PHASES.indexOf(li.dataset.phase);
-    if (li.dataset.phase === "rolling_back") li.hidden = current.lastPhase !== "rolling_back";
     let cls = "todo";
-    if (job.state === "ready") cls = "done";
+    if (li.dataset.phase === "rolling_back") {
+      li.hidden = !rolling;
+      if (rolling) cls = !terminal ? "current" : job.rolled_back_to && job.rolled_back_to.ready ? "done" : "failed";
+    } else if (job.state === "ready") cls = "done";
     else if (i < at) cls = "done";
-    else if (i === at) cls = terminal ? (job.state === "failed" ? "failed" : "stopped") : "current";
+    else if (i === at) cls = rolling || (terminal && job.state === "failed") ? "failed" : terminal ? "stopped" : "current";
     li.className = `step step-${cls}`;
     li.setAttribute("aria-current", cls === "current" ? "step" : "false");
   }
