@@ -369,9 +369,10 @@ async def _through_gate(
 async def _hold(gate: SwapGate, waiter: Waiter, receive: Receive) -> Go | Refusal | None:
     """Wait for the incoming model, the hold timeout, or the client leaving (None)."""
     left = asyncio.ensure_future(_until_disconnect(receive))
+    waits: set[asyncio.Future[Any]] = {waiter.outcome, left}
     try:
         done, _ = await asyncio.wait(
-            {waiter.outcome, left},
+            waits,
             timeout=gate.settings.hold_timeout_s,
             return_when=asyncio.FIRST_COMPLETED,
         )

@@ -71,7 +71,8 @@ class _Connection(asyncio.Protocol):
     # --- asyncio.Protocol -----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        if isinstance(transport, asyncio.Transport):  # always, for a TCP connection
+            self.transport = transport
 
     def data_received(self, data: bytes) -> None:
         self.received_any = True
@@ -149,9 +150,12 @@ class _Connection(asyncio.Protocol):
         self._head = self._loop.create_future()
 
     async def head(self, timeout: float) -> tuple[int, Headers]:
+        head = self._head
+        if head is None:  # reset() was not called: no request was sent
+            raise UpstreamUnavailable("was not asked anything")
         try:
             async with asyncio.timeout(timeout):
-                await self._head  # type: ignore[misc]  # set by reset()
+                await head
         except TimeoutError:
             raise UpstreamTimeout("did not answer in time") from None
         return self._parser.get_status_code(), self._headers

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from app.catalog.store import Catalog
-from app.coordination.lock import LockError, SwapLock
-from app.swap.errors import NotConfigured, SwapInProgress, UnknownModel
+from app.coordination.lock import SwapLock
+from app.errors import UserError
 from app.swap.running import ModelState, ServedModel
 
 if TYPE_CHECKING:
@@ -48,6 +48,6 @@ class EngineSwapControl:
     def start_swap(self, model_key: str, origin: str) -> str | None:
         try:
             self._engine.start(model_key, origin=origin)
-        except (LockError, SwapInProgress, NotConfigured, UnknownModel) as err:
-            return str(err)
+        except UserError as err:  # locked, a swap already runs, not configured, unknown
+            return err.message
         return None

@@ -106,7 +106,8 @@ class CrashWatchdog:
                     restarts=len(self._restarts),
                 )
                 return
-            holder = self._lock.status().holder if self._lock.is_held else None
+            lock = self._lock.status()
+            holder = lock.holder if lock.held and isinstance(lock.holder, str) else None
             if holder is not None:
                 if not waiting_said:
                     self._say(

@@ -53,9 +53,7 @@ async def test_held_requests_then_a_rollback_in_the_swap_card(dashboard: Dashboa
     await expect(result.locator("[data-test=swap-rollback]")).to_have_text(
         " Rolled back: Qwen3 32B is serving again."
     )
-    await expect(section.locator(".step[data-phase=rolling_back]")).to_have_class(
-        "step step-done"
-    )
+    await expect(section.locator(".step[data-phase=rolling_back]")).to_have_class("step step-done")
     await expect(section.locator(".step-failed")).to_have_attribute("data-phase", "launching")
     await expect(page.locator("[data-test=running-model]")).to_have_text("Qwen3 32B")
     dashboard.assert_clean()
