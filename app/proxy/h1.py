@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -71,8 +72,9 @@ class _Connection(asyncio.Protocol):
     # --- asyncio.Protocol -----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if isinstance(transport, asyncio.Transport):  # always, for a TCP connection
-            self.transport = transport
+        # A TCP transport; not an isinstance check: uvloop's transports do not subclass
+        # asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.received_any = True

@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+import uvloop
 
 from app.proxy.h1 import H1Upstream
 from app.proxy.upstream import UpstreamBroken, UpstreamTimeouts, UpstreamUnavailable
@@ -187,3 +188,23 @@ async def test_a_slow_consumer_pauses_reading_and_gets_every_byte(upstream: H1Up
             await asyncio.sleep(0)  # a consumer that yields between chunks
         await response.aclose()
     assert bytes(received) == big
+
+
+def test_works_on_uvloop_the_loop_the_server_runs() -> None:
+    """``python -m app`` runs on uvloop, whose transports are not asyncio.Transport subclasses."""
+
+    async def exchange() -> bytes:
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            _, body = await read_request(reader)
+            writer.write(answer(b"echo:" + body))
+            await writer.drain()
+
+        client = H1Upstream(timeouts=UpstreamTimeouts(connect_s=2, read_s=2))
+        try:
+            async with raw_server(echo) as (url, _):
+                return await read_all(client, "POST", f"{url}/v1/x", b"{}")
+        finally:
+            await client.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(exchange()) == b"echo:{}"
