@@ -140,7 +140,7 @@ class WatchdogSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     enabled: bool = True
     # How long the head must stay down before a relaunch (a busy head may miss a probe).
-    grace_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 30.0
+    grace_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
     # Restarts allowed in ``window_s`` before the watchdog gives up; the first waits
     # ``backoff_s``, each next one twice as long.
     max_restarts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
