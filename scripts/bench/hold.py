@@ -41,9 +41,7 @@ async def served(sim: SparkSim) -> AsyncIterator[tuple[Runtime, httpx.AsyncClien
     config = parse_config(data, {})
     runtime = Runtime(config, webhook=WebhookSender(""))
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config, runtime=runtime), host="127.0.0.1", port=0, log_config=None
-        )
+        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=0, log_config=None)
     )
     task = asyncio.create_task(server.serve())
 
