@@ -151,6 +151,37 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     allowed_hosts: tuple[str, ...] = ()
 
 
+class SwapSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How a swap treats the clients of the model it replaces and of the one it brings
+    (docs/swaps.md)."""
+
+    # Seconds a swap waits for in-flight requests before it stops the model; 0 cuts at once.
+    drain_timeout_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 30.0
+    # New requests for the incoming model wait for it (at most this many, this long); 0 s
+    # answers 503 at once, as before holding existed.
+    hold_max_requests: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 256
+    hold_timeout_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 600.0
+    # After a failed swap that had stopped the previous model: relaunch it, or leave it stopped.
+    on_failure: Literal["rollback", "stay_stopped"] = "rollback"
+    # A /v1 request naming a catalog model that is not served starts a swap to it (opt-in).
+    on_request: bool = False
+    # A model swapped in on request stays at least this long before a request may replace it.
+    min_dwell_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
+
+
+class WatchdogSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Relaunching a served model that died after it was ready (docs/swaps.md)."""
+
+    enabled: bool = True
+    # How long the head must stay down before a relaunch (a busy head may miss a probe).
+    grace_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
+    # Restarts allowed in ``window_s`` before the watchdog gives up; the first waits
+    # ``backoff_s``, each next one twice as long.
+    max_restarts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    window_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 600.0
+    backoff_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """The whole configuration. ``warnings`` and ``source`` are derived, never read from YAML."""
 
@@ -163,6 +194,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    swap: SwapSettings = msgspec.field(default_factory=SwapSettings)
+    watchdog: WatchdogSettings = msgspec.field(default_factory=WatchdogSettings)
     warnings: tuple[str, ...] = ()
     source: str | None = None
 

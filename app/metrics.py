@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -75,6 +76,8 @@ class Metrics:
         self.webhooks = Counter(
             "spark_webhook_deliveries", "Webhook deliveries, by outcome.", ["outcome"], registry=r
         )
+        self._route_children: dict[str, tuple[Any, Any]] = {}
+        self._request_children: dict[tuple[str, int], Any] = {}
         self._in_flight_total = 0
         self._busy_since: float | None = None
         self._busy_accumulated = 0.0
@@ -90,26 +93,46 @@ class Metrics:
         for phase, value in seconds.items():
             self.swap_phase_seconds.labels(phase).observe(max(0.0, value))
 
+    def _route(self, route: str) -> tuple[Any, Any]:
+        """The in-flight gauge and latency histogram of ``route`` (``labels()`` looks them up
+        under a lock and builds a key each time: cached, as routes are a fixed handful)."""
+        found = self._route_children.get(route)
+        if found is None:
+            found = self._route_children[route] = (
+                self.proxy_in_flight.labels(route),
+                self.proxy_seconds.labels(route),
+            )
+        return found
+
+    def _counted(self, route: str, status: int) -> Any:
+        found = self._request_children.get((route, status))
+        if found is None:
+            found = self._request_children[(route, status)] = self.proxy_requests.labels(
+                route, str(status)
+            )
+        return found
+
     def proxy_started(self, route: str) -> float:
         """Call when a proxied request starts; returns the start time to pass to ``finished``."""
-        self.proxy_in_flight.labels(route).inc()
+        self._route(route)[0].inc()
         if self._in_flight_total == 0:
             self._busy_since = time.monotonic()
         self._in_flight_total += 1
         return time.monotonic()
 
     def proxy_finished(self, route: str, status: int, started: float) -> None:
-        self.proxy_in_flight.labels(route).dec()
+        in_flight, seconds = self._route(route)
+        in_flight.dec()
         self._in_flight_total = max(0, self._in_flight_total - 1)
         if self._in_flight_total == 0 and self._busy_since is not None:
             self._busy_accumulated += time.monotonic() - self._busy_since
             self._busy_since = None
-        self.proxy_requests.labels(route, str(status)).inc()
-        self.proxy_seconds.labels(route).observe(time.monotonic() - started)
+        self._counted(route, status).inc()
+        seconds.observe(time.monotonic() - started)
 
     def proxy_refused(self, route: str, status: int) -> None:
         """A proxied request answered by Spark Control itself (404/413/429/503) without upstream."""
-        self.proxy_requests.labels(route, str(status)).inc()
+        self._counted(route, status).inc()
 
     def _busy_seconds(self) -> float:
         open_interval = time.monotonic() - self._busy_since if self._busy_since is not None else 0.0

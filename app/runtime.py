@@ -30,16 +30,21 @@ from app.coordination.webhook import WebhookSender
 from app.datavolume import DataVolume, check_writable
 from app.events import EventBus
 from app.metrics import Metrics
+from app.proxy.admission import SwapGate
+from app.proxy.h1 import H1Upstream
 from app.proxy.policy import MIB, ProxyLimits, ProxyPolicy
-from app.proxy.upstream import AiohttpUpstream, Upstream
+from app.proxy.upstream import Upstream
 from app.services.monitor import ProbeSettings, StatusMonitor
 from app.services.registry import ServiceRegistry
 from app.services.vllm_logs import VllmLogs
 from app.storage import Storage, StoredJob
 from app.swap.engine import SwapEngine
 from app.swap.jobs import Job
+from app.swap.load_times import JobLoadTimes
+from app.swap.on_request import EngineSwapControl
 from app.swap.running import ServedModel
 from app.swap.settings import Timings
+from app.swap.watchdog import CrashWatchdog
 
 log = logging.getLogger("spark_control")
 
@@ -119,19 +124,34 @@ class Runtime:
             metrics=self.metrics,
             journal=self._journal_job,
         )
+        # Median seconds of a swap to each model, from the history database (refreshed as
+        # swaps start): what the admission's Retry-After falls back to after a restart.
+        self._typical_swap_s: dict[str, float] = {}
+        # Admission of LLM requests around swaps (drain, hold, swap on request).
+        self.gate = SwapGate(
+            config.swap,
+            self.clock,
+            JobLoadTimes(self.engine.history, self._typical_swap_s),
+            self._served_name_of,
+            EngineSwapControl(self.engine, self.served, self.lock, self.catalog)
+            if config.swap.on_request
+            else None,
+            on_held=self.engine.held_changed,
+        )
+        self.engine.traffic = self.gate
+        self.watchdog = CrashWatchdog(
+            config.watchdog, self.engine, self.served, self.lock, self.events, self.clock
+        )
+        self.served.listeners.append(self.watchdog.observe)
         # The OpenAI-compatible proxy: its own connection pool (separate from ``http``, which
         # probes and the swap engine use with short timeouts).
         self._owns_upstream = upstream is None
-        self.upstream: Upstream = upstream or AiohttpUpstream()
+        self.upstream: Upstream = upstream or H1Upstream()
         self.proxy = ProxyPolicy(
             self.services,
-            self.served,
             self.metrics,
             proxy_limits or ProxyLimits(upload_bytes=config.limits.max_upload_mb * MIB),
-            swap_eta=self.swap_eta,
         )
-        # Median seconds of a swap to each model, from the history (refreshed as swaps start).
-        self._typical_swap_s: dict[str, float] = {}
         # Background probes of the Sparks and services; /api/status answers from their cache.
         self.monitor = StatusMonitor(
             config,
@@ -158,6 +178,10 @@ class Runtime:
     def catalog(self) -> Catalog:
         """The current catalog snapshot (immutable)."""
         return self.catalog_manager.snapshot()
+
+    def _served_name_of(self, key: str) -> str | None:
+        model = self.catalog().get(key)
+        return model.served_name if model is not None else None
 
     def _catalog_changed(self, action: str, key: str) -> None:
         self.events.publish("model", {"action": action, "key": key})
@@ -199,17 +223,6 @@ class Runtime:
         self.metrics.set_lock_held(status.held)
         self.events.publish("lock", status)
         self.notifier.lock_changed(self.lock.last_change, status)
-
-    def swap_eta(self) -> int | None:
-        """Seconds until the running swap is likely done: its model's median swap time minus
-        the time it has run, or None when no swap runs or none of that model finished yet."""
-        active = self.engine.active
-        if active is None:
-            return None
-        typical = self._typical_swap_s.get(active.model_key)
-        if typical is None:
-            return None
-        return round(typical - (self.clock.monotonic() - active.started_mono))
 
     async def _learn_typical(self, model_key: str) -> None:
         stats = await self.storage.swaps.stats(model_key)
@@ -315,6 +328,7 @@ class Runtime:
             log.exception("could not determine the running model at startup")
 
     async def stop(self) -> None:
+        await self.watchdog.aclose()
         await self.engine.shutdown()
         for task in list(self._background):
             task.cancel()

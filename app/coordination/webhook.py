@@ -47,6 +47,14 @@ RESPONSE_EXCERPT = 500
 sign = signing.sign  # the seed's signature; kept importable from here
 
 
+class RolledBack(msgspec.Struct, frozen=True):
+    """After a failed swap: the previous model Spark Control relaunched, and whether it is
+    ready again."""
+
+    model_key: str
+    ready: bool
+
+
 class SwapEvent(msgspec.Struct, frozen=True):
     """The exact payload of the seed, in the seed's field order."""
 
@@ -58,6 +66,8 @@ class SwapEvent(msgspec.Struct, frozen=True):
     started_at: str
     finished_at: str
     dry_run: bool = False
+    # Only in ``swap_failed`` after a rollback (``swap.on_failure: rollback``); absent otherwise.
+    rolled_back_to: RolledBack | msgspec.UnsetType = msgspec.UNSET
 
 
 class TestResult(msgspec.Struct, frozen=True):

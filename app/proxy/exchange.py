@@ -10,9 +10,14 @@ middleware (the same-origin guard, allowed hosts) in front.
 Per request (contract):
 
 1. :class:`~app.proxy.policy.ProxyPolicy` admits or refuses before any body byte is read:
-   405 wrong method, 404 disabled service, 503 + ``Retry-After`` during a real swap (vLLM
-   routes), 413 when ``Content-Length`` is over the limit, 429 + ``Retry-After`` over the audio
-   in-flight cap. A chunked body that grows over the limit is cut off at that point with 413.
+   405 wrong method, 404 disabled service, 413 when ``Content-Length`` is over the limit, 429 +
+   ``Retry-After`` over the audio in-flight cap. A chunked body that grows over the limit is
+   cut off at that point with 413.
+1b. Requests to the swapped vLLM pass :class:`~app.proxy.admission.SwapGate`: when it is quiet
+   (no swap, no swap-on-request) they are only tracked, so a later swap can drain them;
+   otherwise the body is read first, to learn the model it names, and the request is
+   forwarded, held until the incoming model is ready, or refused with 503 + ``Retry-After``.
+   A request cut by a swap's drain ends as ``app.proxy.swap_answers`` describes.
 2. The upstream is opened before anything is answered; a backend that cannot be reached is
    502, one that does not answer in time 504. Our own errors are OpenAI-shaped and never name
    an internal host or exception; backend errors pass through untouched.
@@ -31,8 +36,10 @@ from typing import Any
 
 import msgspec
 
+from app.proxy.admission import Go, SwapGate, Waiter
 from app.proxy.headers import request_headers, response_headers
 from app.proxy.policy import ROUTES, Admission, ProxyPolicy, Refusal, too_large
+from app.proxy.swap_answers import SWAP_CUT, SWAP_CUT_EVENT, requested_model
 from app.proxy.upstream import Body, Upstream, UpstreamError, UpstreamResponse, UpstreamTimeout
 
 # ASGI's shapes (the proxy speaks ASGI without depending on a web framework).
@@ -94,25 +101,37 @@ class _Exchange:
 
     __slots__ = (
         "_admission",
+        "_body",
         "_body_error",
+        "_cut",
         "_finishing",
         "_gone",
         "_receive",
         "_scope",
         "_send",
+        "_started",
         "_task",
         "_upstream",
         "_watcher",
     )
 
     def __init__(
-        self, scope: Scope, receive: Receive, send: Send, upstream: Upstream, admission: Admission
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        upstream: Upstream,
+        admission: Admission,
+        body: bytes | None = None,
     ) -> None:
         self._scope, self._receive, self._send = scope, receive, send
         self._upstream, self._admission = upstream, admission
+        self._body = body  # the whole request body, when admission already read it
         self._task = asyncio.current_task()
         self._watcher: asyncio.Task[None] | None = None
         self._gone = False  # the client disconnected (set by the watcher)
+        self._cut = False  # a swap's drain ended the request (see cut())
+        self._started: bytes | None = None  # the response's content type, once its head is sent
         self._finishing = False  # the last body message is being sent: a disconnect is normal
         # Why the upload stopped, if it did: the upstream client may report it wrapped in its
         # own connection error (it sends the body from another task), so we keep our own note.
@@ -124,10 +143,12 @@ class _Exchange:
         try:
             return await self._forward()
         except asyncio.CancelledError:
-            if not self._gone or self._task is None:
+            if not (self._gone or self._cut) or self._task is None:
                 raise
-            self._task.uncancel()  # our own cancellation: the client left
-            return CLIENT_CLOSED
+            self._task.uncancel()  # our own cancellation: the client left, or a drain cut us
+            if self._gone:
+                return CLIENT_CLOSED
+            return await self._end_cut()
         except _ClientGone:
             return CLIENT_CLOSED
         finally:
@@ -176,13 +197,9 @@ class _Exchange:
 
     async def _relay(self, response: UpstreamResponse) -> None:
         send = self._send
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": response_headers(response.headers),
-            }
-        )
+        headers = response_headers(response.headers)
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        self._started = next((v for k, v in headers if k == b"content-type"), b"")
         try:
             async for chunk in response.chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -200,6 +217,9 @@ class _Exchange:
         if self._scope["method"] in ("GET", "HEAD"):
             self._watch()
             return None, []
+        if self._body is not None:
+            self._watch()
+            return self._body, []
         message = await self._receive()
         if message["type"] == "http.disconnect":
             raise _ClientGone
@@ -239,6 +259,23 @@ class _Exchange:
         self._body_error = error
         return error
 
+    def cut(self) -> None:
+        """End this request now because its model is being swapped out (a drain's deadline)."""
+        if self._task is not None and not self._finishing and not self._cut:
+            self._cut = True
+            self._task.cancel()
+
+    async def _end_cut(self) -> int:
+        """Tell the client of a cut request why it ended: a 503 when nothing was sent yet, an
+        SSE error event and ``[DONE]`` on a stream; a plain body cannot be amended and ends
+        truncated (the connection closes without its remaining bytes)."""
+        self._finishing = True
+        if self._started is None:
+            await _answer(self._send, SWAP_CUT)
+        elif self._started.startswith(b"text/event-stream"):
+            await self._send({"type": "http.response.body", "body": SWAP_CUT_EVENT})
+        return SWAP_CUT.status
+
     def _watch(self) -> None:
         """Start watching for the client's disconnect (only once its body is fully read:
         before that, ``receive()`` belongs to the body stream)."""
@@ -254,10 +291,16 @@ class _Exchange:
 
 
 async def forward(
-    scope: Scope, receive: Receive, send: Send, policy: ProxyPolicy, upstream: Upstream
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    policy: ProxyPolicy,
+    upstream: Upstream,
+    gate: SwapGate | None = None,
 ) -> None:
     """Serve one proxied request on ``scope`` (one of :data:`ROUTES`' paths) through
-    ``policy`` to ``upstream``. Never raises for anything a client or backend does."""
+    ``policy`` (and, for the swapped vLLM, ``gate``) to ``upstream``. Never raises for anything
+    a client or backend does."""
     route = ROUTES.get(scope["path"]) or ROUTES.get(scope["path"].rstrip("/"))
     if route is None:  # pragma: no cover - only the paths of ROUTES are mounted
         await _answer(send, Refusal(404, "Not found.", "invalid_request_error", "not_found"))
@@ -268,8 +311,99 @@ async def forward(
         return
     started = policy.metrics.proxy_started(route.path)
     status = 500
+    if route.service != "vllm":
+        gate = None
+    exchange: _Exchange | None = None
     try:
-        status = await _Exchange(scope, receive, send, upstream, decision).run()
+        if gate is None or gate.quiet:
+            # The common case: no swap runs, nothing to decide, nothing read in advance.
+            exchange = _Exchange(scope, receive, send, upstream, decision)
+            if gate is not None:
+                gate.track(exchange)
+            status = await exchange.run()
+        else:
+            status, exchange = await _through_gate(gate, scope, receive, send, upstream, decision)
     finally:
+        if gate is not None and exchange is not None:
+            gate.untrack(exchange)
         policy.release(decision)
         policy.metrics.proxy_finished(route.path, status, started)
+
+
+async def _through_gate(
+    gate: SwapGate,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    upstream: Upstream,
+    admission: Admission,
+) -> tuple[int, _Exchange | None]:
+    """A request to the swapped model while a swap runs (or swap-on-request is on): read its
+    body to learn the model it names, then forward, refuse or hold it (``app.proxy.admission``).
+    Returns the status and the exchange the gate tracks, if it was forwarded."""
+    body: bytes | None = None
+    if scope["method"] not in ("GET", "HEAD"):
+        try:
+            body = await _read_body(receive, admission.body_limit)
+        except _ClientGone:
+            return CLIENT_CLOSED, None
+        except _BodyTooLarge:
+            refusal = too_large(admission.body_limit)
+            await _answer(send, refusal)
+            return refusal.status, None
+    client = scope.get("client")
+    verdict = gate.decide(requested_model(body), client[0] if client else "unknown client")
+    if isinstance(verdict, Waiter):
+        waited = await _hold(gate, verdict, receive)
+        if waited is None:
+            return CLIENT_CLOSED, None
+        verdict = waited
+    if isinstance(verdict, Refusal):
+        await _answer(send, verdict)
+        return verdict.status, None
+    exchange = _Exchange(scope, receive, send, upstream, admission, body)
+    gate.track(exchange)
+    return await exchange.run(), exchange
+
+
+async def _hold(gate: SwapGate, waiter: Waiter, receive: Receive) -> Go | Refusal | None:
+    """Wait for the incoming model, the hold timeout, or the client leaving (None)."""
+    left = asyncio.ensure_future(_until_disconnect(receive))
+    waits: set[asyncio.Future[Any]] = {waiter.outcome, left}
+    try:
+        done, _ = await asyncio.wait(
+            waits,
+            timeout=gate.settings.hold_timeout_s,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    finally:
+        left.cancel()
+        if not waiter.outcome.done():
+            gate.leave(waiter)
+    if waiter.outcome in done and not waiter.outcome.cancelled():
+        return waiter.outcome.result()
+    if left in done:
+        return None
+    return gate.timed_out()
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body (an LLM request: JSON, at most ``limit`` bytes)."""
+    chunks: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)

@@ -8,9 +8,6 @@ the client gets. Nothing here blocks or does I/O; nothing here knows HTTP server
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
 import msgspec
 
 from app.metrics import Metrics
@@ -18,8 +15,6 @@ from app.services.registry import ServiceRegistry
 
 MIB = 1024 * 1024
 LLM_BODY_LIMIT = 16 * MIB
-SWAP_RETRY_AFTER_S = 10  # when no past swap of the model says how long it takes
-MAX_SWAP_RETRY_AFTER_S = 600
 BUSY_RETRY_AFTER_S = 2
 
 
@@ -79,40 +74,23 @@ def too_large(limit: int) -> Refusal:
     )
 
 
-class SwapFlag(Protocol):
-    """Whether a real swap is in progress (``app.swap.running.ServedModel``)."""
-
-    @property
-    def swapping(self) -> bool: ...
-
-
 class ProxyPolicy:
     """Admission for proxied requests; tracks the in-flight count of capped routes.
 
-    ``served.swapping`` is read per request (the served model's flag). Every successful :meth:`admit`
-    must be paired with exactly one :meth:`release`.
+    Swaps are not its business (``app.proxy.admission`` holds, refuses or drains around them).
+    Every successful :meth:`admit` must be paired with exactly one :meth:`release`.
     """
 
     def __init__(
         self,
         services: ServiceRegistry,
-        served: SwapFlag,
         metrics: Metrics,
         limits: ProxyLimits | None = None,
-        swap_eta: Callable[[], int | None] | None = None,
     ) -> None:
         self._services = services
-        self._served = served
-        # Seconds until the running swap is likely done (from the model's past load times),
-        # or None when unknown: the 503's Retry-After.
-        self._swap_eta = swap_eta
         self.metrics = metrics
         self.limits = limits or ProxyLimits()
         self._in_flight: dict[str, int] = {}
-
-    def _retry_after(self) -> int:
-        eta = self._swap_eta() if self._swap_eta is not None else None
-        return SWAP_RETRY_AFTER_S if eta is None else max(1, min(MAX_SWAP_RETRY_AFTER_S, eta))
 
     def body_limit(self, route: ProxyRoute) -> int:
         return self.limits.upload_bytes if route.audio else self.limits.llm_body_bytes
@@ -120,7 +98,7 @@ class ProxyPolicy:
     def admit(
         self, route: ProxyRoute, method: str, content_length: int | None
     ) -> Admission | Refusal:
-        """Admit or refuse (in this order: method, disabled, not configured, swap, size, cap)."""
+        """Admit or refuse (in this order: method, disabled, not configured, size, cap)."""
         refusal = self._check(route, method, content_length)
         if isinstance(refusal, Refusal):
             self.metrics.proxy_refused(route.path, refusal.status)
@@ -159,14 +137,6 @@ class ProxyPolicy:
                 f"The {route.service} service has no address: its Spark is not configured.",
                 "server_error",
                 "backend_not_configured",
-            )
-        if route.service == "vllm" and self._served.swapping:
-            return Refusal(
-                503,
-                "A model swap is in progress; retry when it has finished.",
-                "server_error",
-                "swap_in_progress",
-                retry_after=self._retry_after(),
             )
         limit = self.body_limit(route)
         if content_length is not None and content_length > limit:

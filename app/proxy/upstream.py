@@ -1,12 +1,10 @@
-"""The upstream side of the proxy: the one module that speaks HTTP to the backends.
+"""The upstream side of the proxy: the interface every backend client implements.
 
-One small interface, :class:`Upstream`, and its implementation on aiohttp's client
-(:class:`AiohttpUpstream`). Everything else in the proxy depends on the interface only, so
-``Runtime(upstream=…)`` substitutes it (tests hand in the real
-class with short timeouts, or a fake). aiohttp rather than httpx (which the rest of the app
-uses for probes and the swap engine): on this path its C parser costs a quarter of the CPU
-per request (``make bench`` → ``proxy``), which is what lets the proxy keep up with the
-backend at high concurrency.
+One small interface, :class:`Upstream`, and a client on aiohttp (:class:`AiohttpUpstream`);
+the default is the leaner :class:`app.proxy.h1.H1Upstream`, which costs about a third less
+CPU per request (``make bench`` → ``proxy``). Everything else in the proxy depends on the
+interface only, so ``Runtime(upstream=…)`` substitutes it (tests hand in either real class
+with short timeouts, or a fake).
 
 Contract of :meth:`Upstream.open`:
 

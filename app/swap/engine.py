@@ -38,7 +38,7 @@ from app.clock import Clock
 from app.cluster.ssh import SshError, SshTransport
 from app.config import Config
 from app.coordination.lock import SwapLock
-from app.coordination.webhook import WebhookSender
+from app.coordination.webhook import RolledBack, WebhookSender
 from app.events import EventBus
 from app.metrics import Metrics
 from app.swap.errors import (
@@ -54,8 +54,9 @@ from app.swap.notify import SwapOutcome, swap_event
 from app.swap.phases import PhaseListener, PhaseRunner
 from app.swap.plan import SwapPlan
 from app.swap.preflight import Check, Validation, run_checks
-from app.swap.running import ModelState, ServedModel
+from app.swap.running import ModelState, RunningModel, ServedModel
 from app.swap.settings import Timings
+from app.swap.traffic import NoTraffic, Traffic
 
 log = logging.getLogger("spark_control.swap")
 
@@ -76,6 +77,7 @@ class SwapEngine:
         timings: Timings | None = None,
         metrics: Metrics | None = None,
         journal: Callable[[Job], None] | None = None,
+        traffic: Traffic | None = None,
     ) -> None:
         self.config = config
         self._ssh = ssh
@@ -99,12 +101,22 @@ class SwapEngine:
         )
         # Receives a job's view when it starts and when it ends (the persistent history).
         self._journal = journal
+        self.traffic = traffic or NoTraffic()
         self.history = JobHistory()
         self._active: JobRecord | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._shutting_down = False
 
     # --- queries ---------------------------------------------------------------------------
+
+    @property
+    def traffic(self) -> Traffic:
+        """The proxy's admission: held, drained and released around each real swap."""
+        return self._phases.traffic
+
+    @traffic.setter
+    def traffic(self, traffic: Traffic) -> None:
+        self._phases.traffic = traffic
 
     @property
     def active(self) -> JobRecord | None:
@@ -154,6 +166,13 @@ class SwapEngine:
         )
         return Validation.of(key, checks)
 
+    def held_changed(self, count: int) -> None:
+        """The proxy holds ``count`` requests for the running swap (shown in its job)."""
+        job = self._active
+        if job is not None:
+            job.note_held(count)
+            self._publish(job)
+
     # --- start / cancel --------------------------------------------------------------------
 
     def start(
@@ -193,12 +212,14 @@ class SwapEngine:
             origin = msgspec.structs.replace(origin, kind=kind, holder=lock.holder)
         job = JobRecord(secrets.token_hex(4), key, dry_run=False, clock=self._clock, origin=origin)
         self._active = job
+        previous = self._served.current  # what a rollback would relaunch
         self._served.swap_began(job.job_id)
         self.history.add(job)
         self._save(job)
+        self.traffic.swap_started(key)
         self._publish(job)
         task = asyncio.get_running_loop().create_task(
-            self._run(job, plan), name=f"swap-{job.job_id}"
+            self._run(job, plan, previous), name=f"swap-{job.job_id}"
         )
         self._tasks[job.job_id] = task
         task.add_done_callback(self._forget_task)
@@ -237,7 +258,7 @@ class SwapEngine:
     def _publish(self, job: JobRecord) -> None:
         self._events.publish("swap", job.view())
 
-    async def _run(self, job: JobRecord, plan: SwapPlan) -> None:
+    async def _run(self, job: JobRecord, plan: SwapPlan, previous: RunningModel) -> None:
         try:
             job.start()
             await self._phases.run_all(job, plan)
@@ -247,21 +268,27 @@ class SwapEngine:
                 task.uncancel()  # we handle the cancellation; later awaits must work normally
             await self._cancelled(job, plan)
         except SwapFailed as failure:
-            await self._fail(job, failure.message, failure.returncode)
+            await self._fail(job, failure.message, failure.returncode, previous)
         except SshError as err:
-            await self._fail(job, err.message, 255)
+            await self._fail(job, err.message, 255, previous)
         except Exception:
             log.exception("swap %s failed unexpectedly", job.job_id)
             await self._fail(
-                job, "The swap failed because of an internal error; see the Spark Control log.", 1
+                job,
+                "The swap failed because of an internal error; see the Spark Control log.",
+                1,
+                previous,
             )
         else:
             job.finish(JobState.READY, returncode=0)
             self._served.set(plan.model.key, ModelState.READY, plan.model.served_name)
+            self.traffic.swap_ended(True)
             self._publish(job)
             self._notify(job, "swap_complete")
             log.info("swap %s → %s: ready", job.job_id, job.model_key)
         finally:
+            # Held requests never outlive the swap (already answered on every normal path).
+            self.traffic.swap_ended(job.state == JobState.READY, job.error or "it was stopped")
             if self._active is job:
                 self._active = None
             self._served.swap_ended(job.job_id)
@@ -273,17 +300,76 @@ class SwapEngine:
                 )
                 self._metrics.swap_phases(job.phase_seconds())
 
-    async def _fail(self, job: JobRecord, message: str, returncode: int) -> None:
+    async def _fail(
+        self, job: JobRecord, message: str, returncode: int, previous: RunningModel | None = None
+    ) -> None:
+        self.traffic.swap_ended(False, message)
         await self._served.reconcile_after_failure(
             self._http,
             timeout=self.timings.http_timeout_s,
             phase=job.phase,
             model_key=job.model_key,
         )
+        if previous is not None and self._should_roll_back(job, previous):
+            job.rolled_back_to = await self._roll_back(job, previous)
         job.finish(JobState.FAILED, returncode=returncode, error=message)
         self._publish(job)
         self._notify(job, "swap_failed")
         log.warning("swap %s → %s failed: %s", job.job_id, job.model_key, message)
+
+    def _should_roll_back(self, job: JobRecord, previous: RunningModel) -> bool:
+        """Roll back when asked to, when a ready model was stopped by this swap (a failure in
+        preflight touched nothing) and the head does not serve anything now."""
+        return (
+            self.config.swap.on_failure == "rollback"
+            and previous.state == ModelState.READY
+            and previous.key is not None
+            and previous.key != job.model_key
+            and job.phase not in (None, Phase.PREFLIGHT)
+            and self._served.current.state != ModelState.READY
+        )
+
+    async def _roll_back(self, job: JobRecord, previous: RunningModel) -> RolledBack:
+        """Relaunch ``previous`` inside the failed job (phase ``rolling_back``); never raises.
+        A cancel (or shutdown) during the rollback stops it and leaves the cluster stopped."""
+        key = previous.key or ""
+        model = self._catalog().get(key)
+        if model is None:
+            job.log("spark-control", f"rollback: {key} is no longer in the catalog")
+            return RolledBack(model_key=key, ready=False)
+        plan = SwapPlan(self.config, model)
+        job.log("spark-control", f"rollback: the swap to {job.model_key} failed; relaunching {key}")
+        log.warning("swap %s failed; rolling back to %s", job.job_id, key)
+        self.traffic.swap_started(key)
+        ready = False
+        try:
+            await self._phases.roll_back(job, plan)
+            ready = True
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            job.log("spark-control", "rollback: cancelled; the cluster is left stopped")
+            if not self._shutting_down:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self.timings.cleanup_timeout_s):
+                        await asyncio.shield(self._phases.stopper.stop_quietly(plan))
+                self._served.set(None, ModelState.STOPPED)
+        except (SwapFailed, SshError) as err:
+            job.log("spark-control", f"rollback failed: {getattr(err, 'message', err)}")
+            await self._served.reconcile_after_failure(
+                self._http,
+                timeout=self.timings.http_timeout_s,
+                phase=self._phases.rollback_step,
+                model_key=key,
+            )
+        except Exception:
+            log.exception("rollback of swap %s failed unexpectedly", job.job_id)
+        if ready:
+            self._served.set(key, ModelState.READY, model.served_name)
+            job.log("spark-control", f"rollback: {key} is ready again")
+        self.traffic.swap_ended(ready, None if ready else "the rollback did not complete")
+        return RolledBack(model_key=key, ready=ready)
 
     async def _cancelled(self, job: JobRecord, plan: SwapPlan) -> None:
         if self._shutting_down:
@@ -294,6 +380,7 @@ class SwapEngine:
             )
             self._publish(job)
             return
+        self.traffic.swap_ended(False, "The swap was cancelled.")
         touched = job.phase not in (None, Phase.PREFLIGHT)
         if touched:
             # Leave the cluster stopped, not half-launched. Shielded: this must finish even

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import msgspec
 
 from app.clock import Clock, isoformat
+from app.coordination.webhook import RolledBack
 
 
 class JobState(enum.StrEnum):
@@ -37,6 +38,7 @@ class Phase(enum.StrEnum):
     LAUNCHING = "launching"
     LOADING = "loading"
     VERIFYING = "verifying"
+    ROLLING_BACK = "rolling_back"  # the swap failed; the previous model is being relaunched
 
 
 OriginKind = Literal["dashboard", "api", "lock", "schedule", "swap_on_request", "watchdog"]
@@ -99,6 +101,8 @@ class Job(msgspec.Struct, frozen=True, omit_defaults=True):
     origin: Origin
     log_tail: list[str] = msgspec.field(default_factory=list)
     commands: list[PlannedCommand] | msgspec.UnsetType = msgspec.UNSET
+    held_requests: int = 0  # /v1 requests waiting for this swap's model
+    rolled_back_to: RolledBack | None = None  # a failed swap relaunched the previous model
 
 
 class JobEvent(msgspec.Struct, frozen=True):
@@ -137,6 +141,9 @@ class JobRecord:
         self.started_at = isoformat(clock.now())
         self.started_mono = clock.monotonic()
         self.finished_at: str | None = None
+        self.finished_mono: float | None = None
+        self.held_requests = 0
+        self.rolled_back_to: RolledBack | None = None
         self.returncode: int | None = None
         self.error: str | None = None
         self.commands: list[PlannedCommand] | None = None
@@ -172,6 +179,8 @@ class JobRecord:
             if self.state.terminal and self.state != JobState.READY
             else [],
             commands=list(self.commands) if self.commands is not None else msgspec.UNSET,
+            held_requests=self.held_requests if self.state == JobState.RUNNING else 0,
+            rolled_back_to=self.rolled_back_to,
         )
 
     @property
@@ -215,6 +224,13 @@ class JobRecord:
         if name not in self._seconds:
             self._seconds[name] = self._clock.monotonic() - self.started_mono
 
+    def draining(self, seconds: float) -> None:
+        """Record the drain that opened the ``stopping`` phase: ``draining_s`` counts it and
+        ``stopping_s`` does not (the drain waits for clients, the stop for the Sparks)."""
+        self._seconds["draining"] = self._seconds.get("draining", 0.0) + seconds
+        if self._phase_started is not None:
+            self._phase_started += seconds
+
     def enter(self, phase: Phase, progress: float) -> None:
         self._close_phase()
         self.phase = phase
@@ -225,6 +241,12 @@ class JobRecord:
         """Raise progress (never lowers it); records a state event only when it moved."""
         if progress > self.progress + 0.005:
             self.progress = min(progress, 0.99)
+            self._record_state()
+
+    def note_held(self, count: int) -> None:
+        """How many requests wait for this swap; records a state event when it changed."""
+        if count != self.held_requests and not self.terminal:
+            self.held_requests = count
             self._record_state()
 
     def log(self, node: str, line: str) -> None:
@@ -242,6 +264,7 @@ class JobRecord:
         if state == JobState.READY:
             self.progress = 1.0
         self.finished_at = isoformat(self._clock.now())
+        self.finished_mono = self._clock.monotonic()
         self._record_state()
         self.finished.set()
 

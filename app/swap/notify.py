@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import msgspec
+
 from app.coordination.webhook import SwapEvent
 from app.swap.jobs import JobRecord
 
@@ -22,4 +24,5 @@ def swap_event(job: JobRecord, event: SwapOutcome) -> SwapEvent:
         started_at=view.started_at,
         finished_at=view.finished_at or view.started_at,
         dry_run=view.dry_run,
+        rolled_back_to=job.rolled_back_to or msgspec.UNSET,
     )

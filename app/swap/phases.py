@@ -31,6 +31,7 @@ from app.swap.progress import MODEL_LISTED, PHASE_START, progress_for
 from app.swap.running import ModelState, ServedModel
 from app.swap.settings import Timings
 from app.swap.stopping import ClusterStopper
+from app.swap.traffic import NoTraffic, Traffic
 
 log = logging.getLogger("spark_control.swap")
 
@@ -59,9 +60,14 @@ class PhaseRunner:
         self._clock = clock
         self._timings = timings
         self.stopper = ClusterStopper(ssh, timings, clock)
+        # The proxy's admission, drained before the served model is stopped (the engine sets it).
+        self.traffic: Traffic = NoTraffic()
         # Called synchronously as a real swap enters each phase, before the phase runs any
         # command (the fault-matrix tests inject faults at an exact phase through this).
         self.listeners: list[PhaseListener] = []
+        # While a rollback runs its steps stay inside the job's ``rolling_back`` phase; the
+        # step it reached decides what a failed rollback leaves reported.
+        self.rollback_step: Phase | None = None
 
     @property
     def _url(self) -> str:
@@ -71,6 +77,10 @@ class PhaseRunner:
         return url
 
     def _enter(self, job: JobRecord, phase: Phase) -> None:
+        if self.rollback_step is not None:
+            self.rollback_step = phase
+            job.log("spark-control", f"rollback: {phase.value}")
+            return
         job.enter(phase, PHASE_START[phase])
         self._events.publish("swap", job.view())
         for listener in self.listeners:
@@ -84,6 +94,21 @@ class PhaseRunner:
         await self.launch(job, plan)
         await self.load_and_verify(job, plan)
 
+    async def roll_back(self, job: JobRecord, plan: SwapPlan) -> None:
+        """Relaunch ``plan``'s model (the one a failed swap replaced) inside the job's
+        ``rolling_back`` phase: stop whatever is left, launch, load and verify. Raises like the
+        phases it runs; :attr:`rollback_step` says how far it got."""
+        self._enter(job, Phase.ROLLING_BACK)
+        self.rollback_step = Phase.STOPPING
+        try:
+            job.log("spark-control", "rollback: stopping")
+            self._served.set(None, ModelState.STOPPED)
+            await self.stopper.stop(job, plan)
+            await self.launch(job, plan)
+            await self.load_and_verify(job, plan)
+        finally:
+            self.rollback_step = None
+
     async def preflight(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.PREFLIGHT)
         checks = await run_checks(self._ssh, plan)
@@ -96,6 +121,15 @@ class PhaseRunner:
 
     async def stop(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.STOPPING)
+        timeout = self._config.swap.drain_timeout_s
+        drain_began = self._clock.monotonic()
+        drained = await self.traffic.drain(timeout)
+        job.draining(self._clock.monotonic() - drain_began)
+        job.log(
+            "spark-control",
+            f"drain: {drained.drained} request(s) finished, {drained.cut} cut"
+            + (f" after {timeout:g} s" if drained.cut and timeout else ""),
+        )
         self._served.set(None, ModelState.STOPPED)
         await self.stopper.stop(job, plan)
 

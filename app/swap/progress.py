@@ -14,6 +14,7 @@ PHASE_START: dict[Phase, float] = {
     Phase.LAUNCHING: 0.25,
     Phase.LOADING: 0.3,
     Phase.VERIFYING: 0.92,
+    Phase.ROLLING_BACK: 0.0,  # progress stays where the failed swap left it
 }
 # Verifying: ``/v1/models`` lists the served name (the one-token completion comes next).
 MODEL_LISTED = 0.96

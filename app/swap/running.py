@@ -102,6 +102,8 @@ class ServedModel:
         self._version = 0  # bumped on every change: "has it changed since I looked?"
         self._swap_job: str | None = None
         self._down_probes = 0  # consecutive failed health probes of the head
+        # Called synchronously with (old, new) after every change (the crash watchdog).
+        self.listeners: list[Callable[[RunningModel, RunningModel], None]] = []
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -132,6 +134,8 @@ class ServedModel:
         self._current = new
         self._version += 1
         self._events.publish("model", new)
+        for listener in self.listeners:
+            listener(old, new)
 
     def serving(self, served_name: str) -> None:
         """The head answers healthy and lists ``served_name``: that model is ready (with its

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["footprint", "swap", "proxy", "history"]
+BENCHES = ["footprint", "swap", "hold", "proxy", "history"]
 
 
 def main(argv: list[str]) -> int:

@@ -14,7 +14,8 @@ import openai
 import pytest
 
 from app.config import parse_config
-from app.proxy.upstream import AiohttpUpstream, UpstreamTimeouts
+from app.proxy.h1 import H1Upstream
+from app.proxy.upstream import AiohttpUpstream, Upstream, UpstreamTimeouts
 from tests.cluster import ClusterHarness, running_app, sim_config
 from tests.servers import serve
 from tests.sim.sim_helpers import wait_for
@@ -145,9 +146,10 @@ async def test_backend_down_is_502(cluster: ClusterHarness) -> None:
     assert (await cluster.client.post("/v1/embeddings", json={"input": "x"})).status_code == 200
 
 
-async def test_swap_in_progress_is_503_with_retry_after(sim: Any) -> None:
+async def test_swap_in_progress_is_503_with_retry_after_when_holding_is_off(sim: Any) -> None:
     sim.set_load_time(30)
-    async with running_app(sim) as cluster:
+    config = sim_config(sim, swap={"hold_timeout_s": 0})
+    async with running_app(sim, config=config) as cluster:
         r = await cluster.swap(MODEL)
         assert r.status_code == 202
         assert cluster.runtime.served.swapping
@@ -270,17 +272,21 @@ def backend_config(url: str) -> Any:
     )
 
 
+UPSTREAMS = pytest.mark.parametrize("kind", [H1Upstream, AiohttpUpstream])
+
+
 @contextlib.asynccontextmanager
-async def impatient() -> AsyncIterator[AiohttpUpstream]:
-    """The real upstream with a 0.3 s read timeout (closed by the test: it owns it)."""
-    upstream = AiohttpUpstream(timeouts=UpstreamTimeouts(read_s=0.3))
+async def impatient(kind: type[H1Upstream | AiohttpUpstream]) -> AsyncIterator[Upstream]:
+    """A real upstream with a 0.3 s read timeout (closed by the test: it owns it)."""
+    upstream = kind(timeouts=UpstreamTimeouts(read_s=0.3))
     try:
         yield upstream
     finally:
         await upstream.aclose()
 
 
-async def test_backend_silent_past_the_read_timeout_is_504(spark_app: Any) -> None:
+@UPSTREAMS
+async def test_backend_silent_past_the_read_timeout_is_504(spark_app: Any, kind: Any) -> None:
     release = asyncio.Event()
 
     async def silent(scope: Any, receive: Any, send: Any) -> None:
@@ -288,14 +294,18 @@ async def test_backend_silent_past_the_read_timeout_is_504(spark_app: Any) -> No
             await release.wait()
 
     async with serve(silent) as url:
-        async with impatient() as upstream, spark_app(backend_config(url), upstream=upstream) as c:
+        async with (
+            impatient(kind) as upstream,
+            spark_app(backend_config(url), upstream=upstream) as c,
+        ):
             r = await c.post("/v1/chat/completions", json=CHAT)
             error = assert_openai_error(r, 504, "backend_timeout")
             assert error["message"] == "The vllm backend did not answer in time."
         release.set()
 
 
-async def test_backend_stalling_mid_stream_truncates_the_answer(spark_app: Any) -> None:
+@UPSTREAMS
+async def test_backend_stalling_mid_stream_truncates_the_answer(spark_app: Any, kind: Any) -> None:
     release = asyncio.Event()
 
     async def stalls(scope: Any, receive: Any, send: Any) -> None:
@@ -307,7 +317,10 @@ async def test_backend_stalling_mid_stream_truncates_the_answer(spark_app: Any) 
         await release.wait()
 
     async with serve(stalls) as url:
-        async with impatient() as upstream, spark_app(backend_config(url), upstream=upstream) as c:
+        async with (
+            impatient(kind) as upstream,
+            spark_app(backend_config(url), upstream=upstream) as c,
+        ):
             received = b""
             with pytest.raises(httpx.RemoteProtocolError):
                 async with c.stream("POST", "/v1/chat/completions", json=CHAT) as r:

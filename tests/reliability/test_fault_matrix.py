@@ -22,7 +22,8 @@ from scripts.sparksim.faults import FAULTS
 from tests.cluster import ClusterHarness, running_app, sim_config, simulator
 from tests.reports import report_path
 
-PHASES = [p.value for p in Phase]
+# The phases a swap passes through on its way to ready (a rollback runs only after a failure).
+PHASES = [p.value for p in Phase if p != Phase.ROLLING_BACK]
 A, B = "gemma-3-27b", "qwen3-32b"
 A_REPO = "google/gemma-3-27b-it"
 LOAD_TIMEOUT_S = 10
@@ -116,6 +117,7 @@ class Cell:
     guard_released: bool
     next_swap_ok: bool
     webhook: str
+    rolled_back: str
     expected_state: str
     expected_error: str | None
 
@@ -165,6 +167,13 @@ async def run_cell(cluster: ClusterHarness, scenario: Scenario, phase: str) -> C
         guard_released=guard_released,
         next_swap_ok=after["state"] == "ready" and sim.running_model() == B,
         webhook=",".join(webhooks) or "none",
+        rolled_back=(
+            "—"
+            if not done.get("rolled_back_to")
+            else "ready"
+            if done["rolled_back_to"]["ready"]
+            else "NOT ready"
+        ),
         expected_state=expected_state,
         expected_error=expected_error,
     )
@@ -185,17 +194,22 @@ def write_doc(cells: list[Cell]) -> None:
         "Faults the vLLM engine reads as it starts (`never_healthy`, `crash_after_ready`,",
         "`model_missing` on a worker) still bite when injected as loading begins: the engine",
         "process is only starting when `launch-cluster.sh -d` returns.",
+        "Before each cell the cluster serves the other model: with the default",
+        "`swap.on_failure: rollback`, a failure after pre-flight relaunches it inside the failed",
+        "job (the column says whether it came back ready).",
         "",
         f"**{right} / {len(cells)} cells right.**",
         "",
-        "| fault | injected at | final state | error | guard released | next swap | webhook | right |",
-        "|---|---|---|---|---|---|---|---|",
+        "| fault | injected at | final state | error | guard released | next swap | webhook "
+        "| rolled back | right |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
         error = (c.error or "—").replace("|", "\\|")
         lines.append(
             f"| `{c.fault}` | {c.phase} | {c.state} | {error} | {'yes' if c.guard_released else 'NO'} "
-            f"| {'ok' if c.next_swap_ok else 'FAILED'} | {c.webhook} | {'✓' if c.right else '✗'} |"
+            f"| {'ok' if c.next_swap_ok else 'FAILED'} | {c.webhook} | {c.rolled_back} "
+            f"| {'✓' if c.right else '✗'} |"
         )
     report_path("RELIABILITY.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

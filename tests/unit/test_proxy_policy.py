@@ -41,21 +41,12 @@ def test_response_headers_keep_length_and_encoding_add_no_buffering_once() -> No
     ]
 
 
-class SwapFlagStub:
-    """The served model's swap flag, fixed."""
-
-    def __init__(self, swapping: bool) -> None:
-        self.swapping = swapping
-
-
-def policy(swapping: bool = False, **config: object) -> ProxyPolicy:
+def policy(**config: object) -> ProxyPolicy:
     data = {
         "sparks": [{"name": "spark1", "host": "10.0.0.1"}, {"name": "spark2", "host": "10.0.0.2"}]
     }
     cfg = parse_config({**data, **config}, {})
-    return ProxyPolicy(
-        ServiceRegistry(cfg), SwapFlagStub(swapping), Metrics(), ProxyLimits(upload_bytes=MIB)
-    )
+    return ProxyPolicy(ServiceRegistry(cfg), Metrics(), ProxyLimits(upload_bytes=MIB))
 
 
 def test_routes_go_to_their_service() -> None:
@@ -70,9 +61,6 @@ def test_routes_go_to_their_service() -> None:
 def test_refusals_in_order() -> None:
     disabled = policy(services={"disabled": ["vllm"]}).admit(ROUTES["/v1/models"], "GET", None)
     assert isinstance(disabled, Refusal) and disabled.status == 404
-    swapping = policy(swapping=True)
-    assert swapping.admit(ROUTES["/v1/completions"], "POST", 1).status == 503  # type: ignore[union-attr]
-    assert isinstance(swapping.admit(ROUTES["/v1/embeddings"], "POST", 1), Admission)
     big = policy().admit(ROUTES["/v1/audio/transcriptions"], "POST", MIB + 1)
     assert isinstance(big, Refusal) and big.status == 413
     wrong = policy().admit(ROUTES["/v1/models"], "POST", None)
@@ -89,17 +77,3 @@ def test_audio_cap_counts_admissions_and_releases() -> None:
     assert isinstance(first, Admission) and isinstance(second, Admission)
     p.release(first)
     assert isinstance(p.admit(route, "POST", 1), Admission)
-
-
-def test_retry_after_during_a_swap_follows_the_estimate() -> None:
-    cfg = parse_config(
-        {"sparks": [{"name": "spark1", "host": "10.0.0.1"}]},
-        {},
-    )
-    eta: list[int | None] = [None]
-    p = ProxyPolicy(ServiceRegistry(cfg), SwapFlagStub(True), Metrics(), swap_eta=lambda: eta[0])
-    route = ROUTES["/v1/completions"]
-    for estimate, expected in ((None, 10), (42, 42), (-5, 1), (5000, 600)):
-        eta[0] = estimate
-        refusal = p.admit(route, "POST", 1)
-        assert isinstance(refusal, Refusal) and refusal.retry_after == expected

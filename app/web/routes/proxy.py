@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 async def _proxy(scope: Scope, receive: Receive, send: Send) -> None:
     rt: Runtime = scope["litestar_app"].state.runtime
-    await forward(scope, receive, send, rt.proxy, rt.upstream)
+    await forward(scope, receive, send, rt.proxy, rt.upstream, rt.gate)
 
 
 proxy = asgi(path=list(ROUTES), copy_scope=False, name="openai-proxy")(_proxy)

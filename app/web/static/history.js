@@ -28,9 +28,9 @@ export function originText(origin) {
     case "schedule":
       return `Schedule ${origin.schedule_id || "?"}${origin.holder ? ` (lock ${origin.holder})` : ""}`;
     case "swap_on_request":
-      return "A request for the model";
+      return `Requested by /v1 (${origin.client || "?"})`;
     case "watchdog":
-      return "Watchdog";
+      return "Watchdog (the model crashed after it was ready)";
     default:
       return client ? `API · ${client}` : "API";
   }

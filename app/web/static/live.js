@@ -7,7 +7,7 @@
 import { clockTime } from "./format.js";
 import { emit, refresh, refreshAll, refreshAtMost, set, state, upsertJob } from "./store.js";
 
-const KINDS = ["hello", "swap", "lock", "schedule", "model", "service", "spark", "gpu", "resync"];
+const KINDS = ["hello", "swap", "lock", "schedule", "model", "service", "spark", "gpu", "watchdog", "resync"];
 const HISTORY_WINDOW_MS = 3600 * 1000;
 const FEED_LIMIT = 60;
 
@@ -70,6 +70,15 @@ function onSwap(job, at) {
     const tone = job.state === "failed" ? "bad" : job.state === "ready" ? "ok" : job.state === "cancelled" ? "warn" : "info";
     addFeed("swap", `${what} to ${job.model_key}: ${summary}${job.error ? ` — ${job.error}` : ""}`, tone, at);
   }
+}
+
+// The crash watchdog: crashed, waiting (lock held), restarting, restarted, gave_up. Its
+// relaunches are ordinary swap jobs, which the swap card follows like any other.
+function onWatchdog(event, at) {
+  if (!event || typeof event.message !== "string") return;
+  const tone = { crashed: "bad", gave_up: "bad", restarted: "ok", waiting: "warn" }[event.action] || "info";
+  addFeed("watchdog", `Watchdog: ${event.message}`, tone, at);
+  refresh("status");
 }
 
 function onLock(lock, at) {
@@ -168,6 +177,8 @@ function handle(kind, event) {
       return onSpark(body, at);
     case "gpu":
       return onGpu(body, at);
+    case "watchdog":
+      return onWatchdog(body, at);
     case "hello":
       return undefined;
     case "resync":

@@ -9,10 +9,12 @@ import { confirmAction, toast } from "./dialog.js";
 import { byId, fill, h, pill } from "./dom.js";
 import { absolute, duration, elapsed } from "./format.js";
 import { modelName } from "./header.js";
+import { originText } from "./history.js";
 import { refresh, state, upsertJob, watch } from "./store.js";
 
-const PHASES = ["preflight", "stopping", "launching", "loading", "verifying"];
-const PHASE_LABEL = { preflight: "Pre-flight", stopping: "Stopping", launching: "Launching", loading: "Loading", verifying: "Verifying" };
+// "rolling_back" is shown only when a failed swap relaunches the previous model.
+const PHASES = ["preflight", "stopping", "launching", "loading", "verifying", "rolling_back"];
+const PHASE_LABEL = { preflight: "Pre-flight", stopping: "Stopping", launching: "Launching", loading: "Loading", verifying: "Verifying", rolling_back: "Rolling back" };
 const TERMINAL = new Set(["ready", "failed", "cancelled"]);
 const SESSION_KEY = "spark-control.swap-job";
 const MAX_LINES = 1500;
@@ -53,6 +55,7 @@ function skeleton() {
       h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "data-test": "swap-progress" }, h("div", { class: "progress-fill" })),
       h("span", { class: "progress-text mono" }, "0 %"),
     ),
+    h("p", { class: "swap-held small", "data-test": "swap-held", hidden: true }),
     h("div", { class: "swap-result", "data-test": "swap-result", hidden: true }),
     h("details", { class: "log-wrap", open: true }, h("summary", null, "Live log ", h("span", { class: "log-count muted small" })), h("pre", { class: "log", "data-test": "swap-log", tabindex: "0" })),
   );
@@ -78,6 +81,7 @@ function render() {
       " ",
       h("span", { class: "mono" }, `job ${job.job_id}`),
       started ? ` · ${started}` : "",
+      job.origin && job.origin.kind !== "api" && job.origin.kind !== "dashboard" ? h("span", { "data-test": "swap-origin" }, ` · ${originText(job.origin)}`) : "",
       " · ",
       h("span", { "data-elapsed": terminal ? "" : job.started_at || "" }, took === null ? "" : duration(took)),
       !terminal && current.typical ? h("span", { "data-test": "swap-eta" }, ` · usually takes ${duration(current.typical)}`) : "",
@@ -89,14 +93,22 @@ function render() {
   } else {
     fill(controls, h("button", { type: "button", class: "btn btn-danger-outline", "data-test": "swap-cancel", onclick: cancel }, "Cancel swap"));
   }
-  if (job.state === "running" && job.phase) current.lastPhase = job.phase;
-  const at = PHASES.indexOf(current.lastPhase);
+  if (job.state === "running" && job.phase) {
+    if (job.phase === "rolling_back" && current.lastPhase !== "rolling_back") current.failedPhase = current.lastPhase;
+    current.lastPhase = job.phase;
+  }
+  // A rollback: the step that failed stays failed; the rollback step follows the relaunch.
+  const rolling = current.lastPhase === "rolling_back";
+  const at = PHASES.indexOf(rolling ? current.failedPhase : current.lastPhase);
   for (const li of el.querySelectorAll(".step")) {
     const i = PHASES.indexOf(li.dataset.phase);
     let cls = "todo";
-    if (job.state === "ready") cls = "done";
+    if (li.dataset.phase === "rolling_back") {
+      li.hidden = !rolling;
+      if (rolling) cls = !terminal ? "current" : job.rolled_back_to && job.rolled_back_to.ready ? "done" : "failed";
+    } else if (job.state === "ready") cls = "done";
     else if (i < at) cls = "done";
-    else if (i === at) cls = terminal ? (job.state === "failed" ? "failed" : "stopped") : "current";
+    else if (i === at) cls = rolling || (terminal && job.state === "failed") ? "failed" : terminal ? "stopped" : "current";
     li.className = `step step-${cls}`;
     li.setAttribute("aria-current", cls === "current" ? "step" : "false");
   }
@@ -106,12 +118,17 @@ function render() {
   bar.className = `progress progress-${tone}`;
   el.querySelector(".progress-fill").style.width = `${pct}%`;
   el.querySelector(".progress-text").textContent = `${pct} %`;
+  const held = el.querySelector(".swap-held");
+  held.hidden = terminal || !job.held_requests;
+  held.textContent = job.held_requests ? `${job.held_requests} request${job.held_requests === 1 ? "" : "s"} waiting for ${name}; served as soon as it is ready.` : "";
   const result = el.querySelector(".swap-result");
+  const rolled = job.rolled_back_to;
+  const rollback = rolled ? h("span", { "data-test": "swap-rollback" }, rolled.ready ? ` Rolled back: ${modelName(rolled.model_key)} is serving again.` : ` The rollback to ${modelName(rolled.model_key)} did not complete.`) : null;
   if (terminal) {
     result.hidden = false;
     result.className = `swap-result result-${tone}`;
     if (job.state === "ready") fill(result, h("strong", null, "Ready. "), `${name} is serving on the cluster.`);
-    else if (job.state === "failed") fill(result, h("strong", null, "Failed: "), job.error || "the swap failed.", job.returncode !== null && job.returncode !== undefined ? h("span", { class: "muted" }, ` (exit code ${job.returncode})`) : null);
+    else if (job.state === "failed") fill(result, h("strong", null, "Failed: "), job.error || "the swap failed.", job.returncode !== null && job.returncode !== undefined ? h("span", { class: "muted" }, ` (exit code ${job.returncode})`) : null, rollback);
     else fill(result, h("strong", null, "Cancelled. "), job.error || "", " The cluster was left stopped.");
   } else {
     result.hidden = true;
