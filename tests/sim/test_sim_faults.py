@@ -76,9 +76,8 @@ async def test_ssh_drop_cuts_the_connection_mid_command_then_is_used_up(sim):
     async with connect(sim) as conn:
         process = await conn.create_process("echo $$; sleep 30 # marker-cmd")
         pid = int(await process.stdout.readline())
-        started = time.monotonic()
+        # The command sleeps 30 s; only the drop (after 0.2 s) ends it within this bound.
         result = await process.wait(timeout=10)
-        assert time.monotonic() - started < 5
         assert result.exit_status is None and result.exit_signal is None  # never reported
         with pytest.raises((asyncssh.Error, OSError)):
             await conn.run("echo on the same connection")
