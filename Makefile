@@ -47,10 +47,11 @@ test-python: venv
 	$(BIN)/python -m pytest
 
 # What a developer runs every minute: the unit, simulator and integration tests, without the
-# slow, browser, real-OpenSSH (system), real-vLLM and reliability tiers. `make test` runs all.
+# slow, browser, real-OpenSSH (system), real-vLLM and reliability tiers, on two workers.
+# `make test` runs everything, serially.
 FAST_TESTS := tests/unit tests/sim tests/integration
 test-fast: venv
-	$(BIN)/python -m pytest -q -m "not slow" $(FAST_TESTS)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" $(FAST_TESTS)
 
 # The reliability reports committed under docs/ (a plain test run writes them to a temporary
 # directory, so it leaves the tree clean).
