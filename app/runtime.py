@@ -24,6 +24,7 @@ from app.coordination.lock import LockStatus, SwapLock
 from app.coordination.schedule import Schedule, ScheduleRegistry
 from app.coordination.webhook import WebhookSender
 from app.datavolume import DataVolume, check_writable
+from app.errors import NO_SPARKS_WARNING
 from app.events import EventBus
 from app.metrics import Metrics
 from app.proxy.policy import MIB, ProxyLimits, ProxyPolicy
@@ -36,8 +37,6 @@ from app.swap.running import ServedModel
 from app.swap.settings import Timings
 
 log = logging.getLogger("spark_control")
-
-NO_SPARKS_MESSAGE = "no Sparks configured — run the Configure Sparks action"
 
 
 class Runtime:
@@ -146,7 +145,7 @@ class Runtime:
             *self.catalog_manager.warnings,
         ]
         if not self.config.configured:
-            warnings.append(NO_SPARKS_MESSAGE)
+            warnings.append(NO_SPARKS_WARNING)
         return warnings
 
     def data_volume(self) -> DataVolume:
