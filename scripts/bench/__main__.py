@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["footprint", "swap", "proxy"]
+BENCHES = ["footprint", "swap", "proxy", "timeouts"]
 
 
 def main(argv: list[str]) -> int:
