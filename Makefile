@@ -46,11 +46,12 @@ test: check-package typecheck test-python
 test-python: venv
 	$(BIN)/python -m pytest
 
-# What a developer runs every minute: the unit, simulator and integration tests, without the
-# slow, browser, real-OpenSSH (system), real-vLLM and reliability tiers. `make test` runs all.
-FAST_TESTS := tests/unit tests/sim tests/integration
+# What a developer runs every minute: the unit and integration tests, without the slow, the
+# simulator's own, browser, real-OpenSSH (system), real-vLLM and reliability tiers, on two
+# workers. `make test` runs everything, serially.
+FAST_TESTS := tests/unit tests/integration
 test-fast: venv
-	$(BIN)/python -m pytest -q -m "not slow" $(FAST_TESTS)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" $(FAST_TESTS)
 
 # The reliability reports committed under docs/ (a plain test run writes them to a temporary
 # directory, so it leaves the tree clean).

@@ -49,6 +49,7 @@ class Unavailable(UserError):
 # --- shared refusals (one sentence each) -----------------------------------------------------
 
 NO_SPARKS = "No Sparks are configured — run the Configure Sparks action first."
+NO_SPARKS_WARNING = "no Sparks configured — run the Configure Sparks action"  # /api/status
 
 
 class NotConfigured(Conflict):

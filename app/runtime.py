@@ -28,6 +28,7 @@ from app.coordination.notifications import Notifier
 from app.coordination.schedule import Schedule, ScheduleRegistry
 from app.coordination.webhook import WebhookSender
 from app.datavolume import DataVolume, check_writable
+from app.errors import NO_SPARKS_WARNING
 from app.events import EventBus
 from app.metrics import Metrics
 from app.proxy.admission import SwapGate
@@ -48,7 +49,6 @@ from app.swap.watchdog import CrashWatchdog
 
 log = logging.getLogger("spark_control")
 
-NO_SPARKS_MESSAGE = "no Sparks configured — run the Configure Sparks action"
 PRUNE_EVERY_S = 6 * 3600
 
 
@@ -197,7 +197,7 @@ class Runtime:
             *self.storage.warnings,
         ]
         if not self.config.configured:
-            warnings.append(NO_SPARKS_MESSAGE)
+            warnings.append(NO_SPARKS_WARNING)
         return warnings
 
     def data_volume(self) -> DataVolume:

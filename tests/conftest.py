@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 import app.config
@@ -15,7 +14,7 @@ from app.clock import ManualClock
 from app.config import Config, parse_config
 from app.runtime import Runtime
 from app.web import create_app
-from tests.servers import serve
+from tests.servers import AppClient, SparkApp, serve
 
 
 @pytest.fixture(autouse=True)
@@ -35,29 +34,29 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def spark_app() -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
+def spark_app() -> SparkApp:
     """``async with spark_app(config=..., **collaborators) as client:`` serves a fresh app
     (the collaborators are ``Runtime``'s keyword arguments)."""
 
     @asynccontextmanager
     async def start(
         config: Config | dict[str, Any] | None = None, **kwargs: Any
-    ) -> AsyncIterator[httpx.AsyncClient]:
+    ) -> AsyncIterator[AppClient]:
         if not isinstance(config, Config):
             config = parse_config(config or {}, {})
         app = create_app(Runtime(config, **kwargs))
         async with (
             serve(app) as base_url,
-            httpx.AsyncClient(base_url=base_url, timeout=10) as client,
+            AppClient(base_url=base_url, timeout=10) as client,
         ):
-            client.app = app  # type: ignore[attr-defined]
+            client.app = app
             yield client
 
     return start
 
 
 @pytest.fixture
-async def client(spark_app: Any, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
+async def client(spark_app: SparkApp, clock: ManualClock) -> AsyncIterator[AppClient]:
     """A served app with no Sparks configured and the test's manual clock."""
     async with spark_app(clock=clock) as c:
         yield c

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import httpx
 import uvicorn
+from litestar import Litestar
 
 
 @contextlib.asynccontextmanager
@@ -41,3 +44,13 @@ async def serve(
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout)
+
+
+class AppClient(httpx.AsyncClient):
+    """An HTTP client for one served app, which it keeps as ``app`` (tests reach the runtime
+    through ``client.app.state.runtime``)."""
+
+    app: Litestar
+
+
+SparkApp = Callable[..., AbstractAsyncContextManager[AppClient]]

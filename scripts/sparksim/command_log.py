@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import overload
 
 
 def append(path: Path, command: str) -> None:
@@ -49,7 +50,13 @@ class CommandLog(Sequence[str]):
                 continue
         return commands
 
-    def __getitem__(self, index):  # type: ignore[override]
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
         return self._read()[index]
 
     def __len__(self) -> int:
@@ -63,7 +70,8 @@ class CommandLog(Sequence[str]):
             return self._read() == list(other)
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]  # mutable contents, like a list
+    # Unhashable like a list (its contents change); typeshed types __hash__ as a method.
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"CommandLog({str(self.path)!r}, {self._read()!r})"

@@ -160,6 +160,8 @@ class OpenSSHCluster:
         self._python = python
         for node in nodes:
             node.user = user or f"{self.group}-{node.name}"
+            # A read-only view of the file the login shell appends to, standing in for the
+            # in-process list (SimNode.commands is typed for the asyncssh server's case).
             node.commands = CommandLog(node.paths.commands_log)  # type: ignore[assignment]
         return python
 

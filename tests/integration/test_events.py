@@ -12,6 +12,7 @@ import pytest
 
 from app.events import EventBus
 from app.web import sse as sse_module
+from tests.servers import AppClient
 from tests.sse import SseEvent, open_sse
 from tests.waits import no_cyclic_gc, wait_until
 
@@ -122,8 +123,8 @@ async def test_quiet_stream_gets_heartbeats(
         assert beat.event == ":" and beat.data == "heartbeat"
 
 
-async def test_closing_the_stream_unsubscribes(client: httpx.AsyncClient) -> None:
-    bus: EventBus = client.app.state.runtime.events  # type: ignore[attr-defined]
+async def test_closing_the_stream_unsubscribes(client: AppClient) -> None:
+    bus: EventBus = client.app.state.runtime.events
     before = bus.subscriber_count
     with no_cyclic_gc():
         async with open_sse(client, "/api/events") as stream:

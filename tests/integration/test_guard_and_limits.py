@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import httpx
+
+from tests.servers import SparkApp
 
 
 def free_port() -> int:
@@ -120,7 +123,7 @@ async def test_unknown_route_is_404_json(client: httpx.AsyncClient) -> None:
     assert "detail" in r.json()
 
 
-async def test_allowed_hosts_refuses_other_host_header(spark_app) -> None:  # type: ignore[no-untyped-def]
+async def test_allowed_hosts_refuses_other_host_header(spark_app: SparkApp) -> None:
     async with spark_app({"server": {"allowed_hosts": ["spark-control.local"]}}) as c:
         r = await c.get("/api/health", headers={"Host": "attacker.example"})
         assert r.status_code == 400
@@ -135,7 +138,7 @@ async def test_status_without_config_says_no_sparks(client: httpx.AsyncClient) -
     assert "no Sparks configured — run the Configure Sparks action" in body["warnings"]
 
 
-async def test_status_shows_config_warnings(spark_app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_status_shows_config_warnings(spark_app: SparkApp, tmp_path: Path) -> None:
     config = {
         # loopback on a port nobody serves: the background probes may only ever touch loopback
         "sparks": [{"name": "spark1", "host": "127.0.0.1", "ssh_port": free_port()}],
@@ -166,7 +169,7 @@ async def test_options_lists_every_method_of_the_path(client: httpx.AsyncClient)
         assert {m.strip() for m in r.headers["allow"].split(",")} == methods, path
 
 
-async def test_first_start_creates_the_ssh_key_pair(spark_app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_first_start_creates_the_ssh_key_pair(spark_app: SparkApp, tmp_path: Path) -> None:
     key = tmp_path / "ssh" / "id_ed25519"
     config = {
         "sparks": [{"name": "spark1", "host": "127.0.0.1", "ssh_port": free_port()}],

@@ -238,7 +238,8 @@ async def test_crash_between_write_and_rename_keeps_previous_file(
     r = await cluster.client.put("/api/models/qwen3-32b/knobs", json={"max_model_len": 222})
     assert r.status_code == 409 and "nothing was changed" in r.json()["detail"]
     assert path.read_bytes() == previous
-    assert cluster.runtime.catalog().get("qwen3-32b").knobs.max_model_len == 111  # type: ignore[union-attr]
+    qwen = cluster.runtime.catalog().get("qwen3-32b")
+    assert qwen is not None and qwen.knobs.max_model_len == 111
     assert not [p for p in path.parent.iterdir() if p.name.startswith(f".{path.name}.")]
 
 
@@ -255,7 +256,8 @@ async def test_unwritable_overrides_file_is_409(sim: Any, tmp_path: Path) -> Non
     async with running_app(sim, config=config) as cluster:
         r = await cluster.client.put("/api/models/gemma-3-27b/knobs", json={"max_model_len": 5})
         assert r.status_code == 409 and "not writable" in r.json()["detail"]
-        assert cluster.runtime.catalog().get("gemma-3-27b").knobs.max_model_len == 32768  # type: ignore[union-attr]
+        gemma = cluster.runtime.catalog().get("gemma-3-27b")
+        assert gemma is not None and gemma.knobs.max_model_len == 32768
 
 
 async def test_corrupt_overrides_file_is_kept_aside(sim: Any) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -84,23 +83,25 @@ async def test_backend_error_passes_through_unchanged(cluster: ClusterHarness) -
 
 
 async def test_stream_reaches_client_chunk_by_chunk(sim: Any) -> None:
-    sim.set_token_rate(20)  # 50 ms per token: buffering would show as one late burst
+    sim.set_token_rate(20)  # 50 ms per token: 40 tokens take the backend about 2 s
     async with running_app(sim) as cluster:
         assert (await cluster.swap_and_wait(MODEL))["state"] == "ready"
-        arrivals: list[float] = []
-        body = {**CHAT, "max_tokens": 12, "stream": True}
-        started = time.monotonic()
+        received = 0
+        body = {**CHAT, "max_tokens": 40, "stream": True}
         async with cluster.client.stream("POST", "/v1/chat/completions", json=body) as r:
             assert r.status_code == 200
             assert r.headers["content-type"].startswith("text/event-stream")
             assert r.headers["x-accel-buffering"] == "no"
             async for line in r.aiter_lines():
-                if line.startswith("data: "):
-                    arrivals.append(time.monotonic() - started)
-        assert len(arrivals) == 12 + 3  # role chunk, 12 tokens, finish chunk, [DONE]
-        # Tokens are produced over ~0.6 s; they must arrive spread over that time.
-        assert arrivals[-1] - arrivals[1] > 0.4
-        assert arrivals[1] < arrivals[-1] / 2
+                if not line.startswith("data: "):
+                    continue
+                received += 1
+                if received == 2:
+                    # The first token is here while the backend is still generating: the
+                    # proxy forwards chunks as they come, it does not buffer the response.
+                    stats = await vllm_stats(cluster)
+                    assert stats["open_streams"] == 1, stats
+        assert received == 40 + 3  # role chunk, 40 tokens, finish chunk, [DONE]
 
 
 async def test_client_disconnect_closes_upstream_within_a_second(sim: Any) -> None:
@@ -117,14 +118,12 @@ async def test_client_disconnect_closes_upstream_within_a_second(sim: Any) -> No
                 assert (await vllm_stats(cluster))["open_streams"] == 1
                 assert (await vllm_stats(cluster))["aborted_streams"] == 0
             # Leaving the block before the end closes the client's connection.
-        left = time.monotonic()
 
         async def upstream_closed() -> bool:
             stats = await vllm_stats(cluster)
             return stats["aborted_streams"] == 1 and stats["open_streams"] == 0
 
         await wait_for(upstream_closed, "the fake vLLM to see the stream aborted", timeout=1.0)
-        assert time.monotonic() - left < 1.0
         # The proxy still works afterwards (no leaked state, no stuck connection).
         r = await cluster.client.post("/v1/completions", json={"prompt": "x", "max_tokens": 1})
         assert r.status_code == 200

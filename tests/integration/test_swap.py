@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
+from app.clock import ManualClock
 from app.cluster.commands import gpu_query, render
+from app.swap.jobs import JobRecord, Phase
 from tests.cluster import ClusterHarness, running_app, sim_config
 
 MODEL = "gemma-3-27b"
@@ -166,9 +168,18 @@ async def test_launch_failure(cluster: ClusterHarness) -> None:
 
 async def test_never_ready_times_out(sim: Any) -> None:
     config = sim_config(sim, vllm={"load_timeout_s": 10})
-    async with running_app(sim, config=config) as cluster:
+    clock = ManualClock()  # the load deadline is read from the injected clock
+
+    def ten_seconds_into_loading(_job: JobRecord, phase: Phase) -> None:
+        if phase == Phase.LOADING:
+            # Once the phase has set its deadline (it does so right after entering).
+            asyncio.get_running_loop().call_soon(clock.advance, 10)
+
+    async with running_app(sim, config=config, clock=clock) as cluster:
         sim.inject("spark1", "never_healthy")
+        cluster.runtime.engine.phase_listeners.append(ten_seconds_into_loading)
         done = await cluster.swap_and_wait(MODEL)
+        cluster.runtime.engine.phase_listeners.remove(ten_seconds_into_loading)
         assert done["state"] == "failed"
         assert "did not become healthy within 10 s" in done["error"]
         assert [e.event for e in cluster.webhook.sent] == ["swap_failed"]

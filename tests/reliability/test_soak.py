@@ -319,11 +319,8 @@ async def test_soak(tmp_path: Path) -> None:
             lost = [k for k in soak.added_models if k not in stored_keys]
             if overrides["knobs"].get("qwen3-coder-30b") != soak.last_knobs:
                 soak.violation("the overrides file lost the last knob edit")
-            snapshot = cluster.runtime.catalog()
-            if (
-                snapshot.get("qwen3-coder-30b").knobs.max_model_len
-                != soak.last_knobs["max_model_len"]
-            ):  # type: ignore[union-attr,index]
+            edited = cluster.runtime.catalog().get("qwen3-coder-30b")
+            if edited is None or edited.knobs.max_model_len != soak.last_knobs["max_model_len"]:
                 soak.violation("the published catalog lost the last knob edit")
         leaked_connections = tcp_connections_to(ports)
     await asyncio.sleep(0)

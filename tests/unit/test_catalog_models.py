@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
 
@@ -9,7 +11,7 @@ from app.catalog.models import Knobs, ModelDef, hf_cache_dir
 from app.catalog.store import CatalogError, load_base_catalog, make_catalog, parse_catalog
 
 
-def decode(data: dict) -> ModelDef:  # type: ignore[type-arg]
+def decode(data: dict[str, Any]) -> ModelDef:
     return msgspec.convert(data, ModelDef)
 
 
@@ -44,7 +46,7 @@ def test_bundled_catalog_loads_with_repo_models() -> None:
         {"key": "a", "repo": "org/x", "knobs": {"unknown": 1}},
     ],
 )
-def test_invalid_models_are_refused(data: dict) -> None:  # type: ignore[type-arg]
+def test_invalid_models_are_refused(data: dict[str, Any]) -> None:
     with pytest.raises(msgspec.ValidationError):
         decode(data)
 
@@ -90,4 +92,5 @@ def test_user_entries_replace_and_extend() -> None:
     catalog = make_catalog(base, user)
     assert [m.key for m in catalog.models] == ["a", "b"]
     assert catalog.source("a") == "catalog" and catalog.source("b") == "user"
-    assert catalog.get("a").knobs.max_model_len == 5  # type: ignore[union-attr]
+    a = catalog.get("a")
+    assert a is not None and a.knobs.max_model_len == 5

@@ -80,8 +80,9 @@ def _cache(bus: EventBus, metrics: Metrics) -> StatusCache:
 def test_service_events_on_first_result_and_on_changes_only() -> None:
     bus, metrics = EventBus(), Metrics()
     cache = _cache(bus, metrics)
-    assert cache.service("kokoro").state == "down"  # type: ignore[union-attr]
-    assert cache.service("qdrant").state == "disabled"  # type: ignore[union-attr]
+    kokoro, qdrant = cache.service("kokoro"), cache.service("qdrant")
+    assert kokoro is not None and kokoro.state == "down"
+    assert qdrant is not None and qdrant.state == "disabled"
     for up in (True, True, False, False, True):
         cache.record_service("kokoro", ServiceProbe(up, 3.0 if up else None, "x"))
     assert cache.record_service("qdrant", ServiceProbe(True, 1.0, "x")) is None
