@@ -41,7 +41,8 @@ REPOS = {
     "qwen3-32b": "Qwen/Qwen3-32B",
     "llama-3.3-70b": "meta-llama/Llama-3.3-70B-Instruct",
 }
-PHASES = [p.value for p in Phase]
+# Faults are injected as a swap enters one of its own phases (a rollback is not one of them).
+PHASES = [p.value for p in Phase if p != Phase.ROLLING_BACK]
 FAULT_RATE = 0.35
 # Until the bounded histories (50 jobs, 1000 events) are full, growth is expected, not a leak.
 WARM_UP_SWAPS = 60
