@@ -66,6 +66,10 @@ async def test_download_puts_verified_weights_on_every_spark(cluster: ClusterHar
     assert not any("docker run" in c for c in cluster.sim.node("spark2").commands)
     r = await cluster.client.post("/api/models/tiny/verify")
     assert r.status_code == 200 and r.json()["ok"] is True, r.text
+    # the history database keeps the finished download
+    recorded = await cluster.runtime.storage.downloads.recent(model_key="tiny")
+    assert [d["state"] for d in recorded] == ["done"]
+    assert recorded[0]["download_id"] == started["download_id"]
 
 
 async def test_api_refusals(cluster: ClusterHarness) -> None:
