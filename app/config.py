@@ -40,6 +40,8 @@ HOST = r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$"
 SSH_USER = r"^[a-z_][a-z0-9_.-]{0,31}$"
 # A remote directory: absolute or ~/relative, printable, no newlines.
 REMOTE_DIR = re.compile(r"^(~|~/[^\n\x00]*|/[^\n\x00]*)$")
+# The Hugging Face hub's base URL: http(s), a host, an optional port and path; nothing else.
+HF_ENDPOINT = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]{1,253}(/[A-Za-z0-9._~/-]{0,200})?$")
 
 DEFAULT_VLLM_PORT = 8888
 DEFAULT_CONTAINER = "vllm_node"
@@ -51,6 +53,7 @@ DEFAULT_MAX_UPLOAD_MB = 200
 # Read when a config is parsed (not at import), so a test session can point it at a temporary
 # directory; ":memory:" keeps the history in memory.
 DEFAULT_DATABASE = "/data/spark-control.db"
+DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 
 BUILTIN_SERVICES = ("vllm", "parakeet", "kokoro", "embeddings", "qdrant")
 
@@ -81,6 +84,9 @@ class VllmSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # A Hugging Face token for gated models: sent to the head over SSH as an environment
     # variable (the Sparks' sshd must AcceptEnv HF_TOKEN), never on a command line.
     hf_token: Annotated[str, msgspec.Meta(max_length=512)] = ""
+    # Where weights are downloaded from (the planner's API calls, and HF_ENDPOINT for the `hf`
+    # CLI on the head); a mirror or, in the simulator, the fake hub.
+    hf_endpoint: str = DEFAULT_HF_ENDPOINT
 
     def __repr__(self) -> str:  # never let the token reach a log line through repr()
         fields = ", ".join(
@@ -297,6 +303,13 @@ def _apply_soft_settings(data: dict[str, Any], env: Mapping[str, str], warnings:
             field=f"vllm.{key}",
             warnings=warnings,
         )
+    vllm["hf_endpoint"] = _soft_name(
+        vllm.get("hf_endpoint"),
+        default=DEFAULT_HF_ENDPOINT,
+        pattern=HF_ENDPOINT,
+        field="vllm.hf_endpoint",
+        warnings=warnings,
+    ).rstrip("/")
     vllm["load_timeout_s"] = _soft_int(
         vllm.get("load_timeout_s"),
         default=DEFAULT_LOAD_TIMEOUT_S,

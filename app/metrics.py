@@ -78,6 +78,25 @@ class Metrics:
         )
         self._route_children: dict[str, tuple[Any, Any]] = {}
         self._request_children: dict[tuple[str, int], Any] = {}
+        self.downloads = Counter(
+            "spark_downloads", "Weights downloads finished, by outcome.", ["outcome"], registry=r
+        )
+        self.download_bytes = Counter(
+            "spark_download_bytes",
+            "Planned bytes present on the Sparks when downloads finished, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.download_seconds = Histogram(
+            "spark_download_duration_seconds",
+            "Duration of weights downloads, by outcome.",
+            ["outcome"],
+            buckets=SWAP_BUCKETS,
+            registry=r,
+        )
+        self.downloads_running = Gauge(
+            "spark_downloads_running", "Weights downloads in progress.", registry=r
+        )
         self._in_flight_total = 0
         self._busy_since: float | None = None
         self._busy_accumulated = 0.0
@@ -111,6 +130,15 @@ class Metrics:
                 route, str(status)
             )
         return found
+
+    def download_started(self) -> None:
+        self.downloads_running.inc()
+
+    def download_finished(self, outcome: str, bytes_done: int, seconds: float) -> None:
+        self.downloads_running.dec()
+        self.downloads.labels(outcome).inc()
+        self.download_bytes.labels(outcome).inc(max(0, bytes_done))
+        self.download_seconds.labels(outcome).observe(max(0.0, seconds))
 
     def proxy_started(self, route: str) -> float:
         """Call when a proxied request starts; returns the start time to pass to ``finished``."""

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from app.coordination.notifications import Notifier
 from app.coordination.schedule import Schedule, ScheduleRegistry
 from app.coordination.webhook import WebhookSender
 from app.datavolume import DataVolume, check_writable
+from app.downloads import DownloadManager, ManifestStore
 from app.errors import NO_SPARKS_WARNING
 from app.events import EventBus
 from app.metrics import Metrics
@@ -143,6 +145,24 @@ class Runtime:
             config.watchdog, self.engine, self.served, self.lock, self.events, self.clock
         )
         self.served.listeners.append(self.watchdog.observe)
+        overrides = config.models.overrides_file
+        self.downloads = DownloadManager(
+            config,
+            ssh=self.ssh,
+            http=self.http,
+            catalog=self.catalog,
+            events=self.events,
+            clock=self.clock,
+            # Manifests of verified downloads live beside the model overrides (/data).
+            manifests=ManifestStore(
+                str(Path(overrides).parent / "downloads") if overrides else None
+            ),
+            metrics=self.metrics,
+            start_swap=lambda key: self.engine.start(key).job_id,
+            on_finished=self._download_finished,
+            record=self.record_download,
+        )
+        self.engine.weights_check = self.downloads.size_check
         # The OpenAI-compatible proxy: its own connection pool (separate from ``http``, which
         # probes and the swap engine use with short timeouts).
         self._owns_upstream = upstream is None
@@ -186,6 +206,18 @@ class Runtime:
     def _catalog_changed(self, action: str, key: str) -> None:
         self.events.publish("model", {"action": action, "key": key})
         self.disk.refresh_soon()
+
+    def _download_finished(self, key: str) -> None:
+        """Rescan the disks, then tell the dashboard the model's weights changed."""
+
+        async def rescan() -> None:
+            try:
+                await self.disk.scan()
+            except Exception:
+                log.exception("disk scan after a download failed")
+            self.events.publish("model", {"action": "weights", "key": key})
+
+        self.spawn(rescan(), f"rescan-{key}")
 
     @property
     def warnings(self) -> list[str]:
@@ -329,6 +361,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.watchdog.aclose()
+        await self.downloads.shutdown()
         await self.engine.shutdown()
         for task in list(self._background):
             task.cancel()

@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             f"    curl -s -X POST {url}/api/swap -H 'Content-Type: application/json' "
             '-d \'{"model_key": "gemma-3-27b"}\'\n'
             f'    curl -s -X POST {url}/api/swap/lock -d \'{{"holder": "me", "ttl_seconds": 300}}\'\n'
+            "    + Add model with repo sparksim/anything and 'Download, then swap' (a fake\n"
+            "      Hugging Face hub serves any sparksim/<name> repo)\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )

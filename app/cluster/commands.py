@@ -158,3 +158,91 @@ def launch_cluster(
     argv.append(verb)
     argv += verb_args
     return tuple(argv)
+
+
+# --- weights downloads (app/downloads) ---------------------------------------------------------
+
+
+def make_dirs(path: str) -> Argv:
+    return ("mkdir", "-p", "--", path)
+
+
+def physical_cwd() -> Argv:
+    """The current directory with symlinks resolved (``pwd -P``)."""
+    return ("pwd", "-P")
+
+
+def user_id() -> Argv:
+    return ("id", "-u")
+
+
+def group_id() -> Argv:
+    return ("id", "-g")
+
+
+def cache_listing(revision: str) -> Argv:
+    """Run in a repo's HF cache directory: one line per snapshot entry and blob, ``type\\tsize
+    \\tpath\\tlink target`` (GNU find). Missing directories are reported on stderr only."""
+    return ("find", f"snapshots/{revision}", "blobs", "-printf", "%y\\t%s\\t%p\\t%l\\n")
+
+
+def sha256_files(paths: Sequence[str]) -> Argv:
+    return ("sha256sum", "--", *paths)
+
+
+def remove_files(paths: Sequence[str]) -> Argv:
+    return ("rm", "-f", "--", *paths)
+
+
+def write_stdin(path: str) -> Argv:
+    """Copy standard input to ``path`` (a relative path: ``dd`` does no ``~`` expansion)."""
+    if isinstance(path, Home) or path.startswith(("/", "~", "-")):
+        raise ValueError("write_stdin takes a plain relative path")
+    return ("dd", f"of={path}", "status=none")
+
+
+def hf_download_container(
+    *,
+    image: str,
+    name: str,
+    cache_dir: str,
+    user: str,
+    endpoint: str,
+    repo: str,
+    revision: str,
+    files: Sequence[str],
+    with_token: bool,
+) -> Argv:
+    """``docker run --rm`` of the vLLM image's ``hf download`` with the node's HF cache
+    (``cache_dir``, an absolute path) mounted as the container's ``HF_HOME``. ``-e HF_TOKEN``
+    has no value: docker takes it from the environment the SSH session carries."""
+    if not cache_dir.startswith("/") or any(c in cache_dir for c in ":,"):
+        raise ValueError("cache_dir must be an absolute path without ':' or ','")
+    argv = [
+        "docker", "run", "--rm", "--name", name, "--user", user,
+        "-v", f"{cache_dir}:/hf",
+        "-e", "HF_HOME=/hf",
+        "-e", "HOME=/tmp",
+        "-e", "HF_HUB_DISABLE_PROGRESS_BARS=1",
+        "-e", "HF_HUB_DISABLE_TELEMETRY=1",
+        "-e", f"HF_ENDPOINT={endpoint}",
+    ]  # fmt: skip
+    if with_token:
+        argv += ["-e", "HF_TOKEN"]
+    argv += ["--entrypoint", "hf", image, "download", repo, "--revision", revision, "--", *files]
+    return tuple(argv)
+
+
+def rsync_push(*, source: str, user: str, host: str, port: int, dest: str) -> Argv:
+    """Copy directory ``source`` (relative to the cwd) to ``dest`` on ``host`` over SSH:
+    resumable (``--partial``), creating the destination, skipping in-progress downloads.
+    A home-relative ``dest`` is given to rsync relative (its remote side starts in $HOME)."""
+    remote = str(dest).strip("/") if isinstance(dest, Home) else str(dest).rstrip("/")
+    where = f"[{host}]" if ":" in host else host
+    return (
+        "rsync", "-a", "--partial", "--mkpath",
+        "--exclude=*.incomplete", "--exclude=.locks",
+        "-e", f"ssh -p {int(port)} -o BatchMode=yes -o ConnectTimeout=10 "
+              "-o StrictHostKeyChecking=accept-new",
+        "--", source.rstrip("/") + "/", f"{user}@{where}:{remote}/",
+    )  # fmt: skip

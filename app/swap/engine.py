@@ -53,7 +53,13 @@ from app.swap.jobs import Job, JobHistory, JobRecord, JobState, Origin, Phase
 from app.swap.notify import SwapOutcome, swap_event
 from app.swap.phases import PhaseListener, PhaseRunner
 from app.swap.plan import SwapPlan
-from app.swap.preflight import Check, Validation, run_checks
+from app.swap.preflight import (
+    Check,
+    ModelWeightsCheck,
+    Validation,
+    run_checks,
+    weights_check_for,
+)
 from app.swap.running import ModelState, RunningModel, ServedModel
 from app.swap.settings import Timings
 from app.swap.traffic import NoTraffic, Traffic
@@ -129,6 +135,15 @@ class SwapEngine:
         command (the fault-matrix tests inject faults at an exact phase through this)."""
         return self._phases.listeners
 
+    @property
+    def weights_check(self) -> ModelWeightsCheck | None:
+        """The downloads' size-level weights check pre-flight uses (None: directory test)."""
+        return self._phases.weights_check
+
+    @weights_check.setter
+    def weights_check(self, check: ModelWeightsCheck | None) -> None:
+        self._phases.weights_check = check
+
     def _model(self, key: str) -> ModelDef:
         model = self._catalog().get(key)
         if model is None:
@@ -153,7 +168,11 @@ class SwapEngine:
         model = self._model(key)
         if not self.config.configured:
             raise NotConfigured()
-        checks = await run_checks(self._ssh, SwapPlan(self.config, model))
+        checks = await run_checks(
+            self._ssh,
+            SwapPlan(self.config, model),
+            weights_check_for(self._phases.weights_check, model),
+        )
         active = self._active
         checks.append(
             Check(

@@ -26,7 +26,12 @@ from app.swap import log_signals as signals
 from app.swap.errors import NotConfigured, SwapFailed
 from app.swap.jobs import JobRecord, Phase
 from app.swap.plan import SwapPlan
-from app.swap.preflight import blocking_failures, run_checks
+from app.swap.preflight import (
+    ModelWeightsCheck,
+    blocking_failures,
+    run_checks,
+    weights_check_for,
+)
 from app.swap.progress import MODEL_LISTED, PHASE_START, progress_for
 from app.swap.running import ModelState, ServedModel
 from app.swap.settings import Timings
@@ -68,6 +73,8 @@ class PhaseRunner:
         # While a rollback runs its steps stay inside the job's ``rolling_back`` phase; the
         # step it reached decides what a failed rollback leaves reported.
         self.rollback_step: Phase | None = None
+        # The downloads' size-level weights check, used by pre-flight when set.
+        self.weights_check: ModelWeightsCheck | None = None
 
     @property
     def _url(self) -> str:
@@ -111,7 +118,9 @@ class PhaseRunner:
 
     async def preflight(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.PREFLIGHT)
-        checks = await run_checks(self._ssh, plan)
+        checks = await run_checks(
+            self._ssh, plan, weights_check_for(self.weights_check, plan.model)
+        )
         for check in checks:
             job.log("preflight", f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
         blocking = blocking_failures(checks)

@@ -8,14 +8,28 @@ cannot be reached fails its own checks with the reason; it never hangs the repor
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from app.catalog.models import ModelDef
 from app.cluster.ssh import CommandResult, SshError, SshTransport
 from app.swap.plan import SwapPlan
 
 CHECK_TIMEOUT_S = 15.0
 MIN_FREE_DISK_GIB = 5.0
+
+# The downloads' size-level check of one node (``(ok, detail)``), or None when it knows no
+# manifest of the model; pre-flight then only checks that a snapshot directory exists.
+WeightsCheck = Callable[[str], Awaitable[tuple[bool, str] | None]]
+ModelWeightsCheck = Callable[[ModelDef, str], Awaitable[tuple[bool, str] | None]]
+
+
+def weights_check_for(check: ModelWeightsCheck | None, model: ModelDef) -> WeightsCheck | None:
+    """``check`` bound to ``model`` (None for a local model, or when there is no check)."""
+    if check is None or model.local:
+        return None
+    return lambda node: check(model, node)
 
 
 class Check(msgspec.Struct, frozen=True):
@@ -63,7 +77,14 @@ def _free_kib(df_output: str) -> int | None:
         return None
 
 
-async def node_checks(ssh: SshTransport, plan: SwapPlan, node: str, *, head: bool) -> list[Check]:
+async def node_checks(
+    ssh: SshTransport,
+    plan: SwapPlan,
+    node: str,
+    *,
+    head: bool,
+    weights: WeightsCheck | None = None,
+) -> list[Check]:
     """Every check for one node; if SSH fails, one failed ``ssh`` check says why."""
     reach = await _run(ssh, node, "true")
     if isinstance(reach, SshError):
@@ -76,6 +97,7 @@ async def node_checks(ssh: SshTransport, plan: SwapPlan, node: str, *, head: boo
     }
     if head:
         commands["launch script"] = plan.launch_script_check()
+    verdict_task = asyncio.ensure_future(weights(node)) if weights is not None else None
     results = dict(
         zip(
             commands,
@@ -83,6 +105,7 @@ async def node_checks(ssh: SshTransport, plan: SwapPlan, node: str, *, head: boo
             strict=True,
         )
     )
+    verdict = await verdict_task if verdict_task is not None else None
     image = plan.config.vllm.image
     for name, result in results.items():
         label = f"{name} {node}" if name != "launch script" else "launch script"
@@ -94,6 +117,8 @@ async def node_checks(ssh: SshTransport, plan: SwapPlan, node: str, *, head: boo
                 f"image {image} present" if result.ok else f"image {image} is missing on {node}"
             )
             checks.append(Check(label, result.ok, detail))
+        elif name == "weights" and verdict is not None:
+            checks.append(Check(label, verdict[0], verdict[1]))
         elif name == "weights":
             where = plan.weights_path()
             what = plan.model.source_ref
@@ -134,9 +159,14 @@ async def node_checks(ssh: SshTransport, plan: SwapPlan, node: str, *, head: boo
     return checks
 
 
-async def run_checks(ssh: SshTransport, plan: SwapPlan) -> list[Check]:
+async def run_checks(
+    ssh: SshTransport, plan: SwapPlan, weights: WeightsCheck | None = None
+) -> list[Check]:
     """All nodes' checks, head first, in a stable order."""
     per_node = await asyncio.gather(
-        *(node_checks(ssh, plan, node, head=index == 0) for index, node in enumerate(plan.nodes))
+        *(
+            node_checks(ssh, plan, node, head=index == 0, weights=weights)
+            for index, node in enumerate(plan.nodes)
+        )
     )
     return [check for checks in per_node for check in checks]

@@ -1,5 +1,5 @@
 """``python -m scripts.sparksim --nodes 2 --config-out PATH [--root DIR] [--load-time S]
-[--token-rate R] [--catalog FILE] [--ssh asyncssh|openssh|openssh-loopback]``
+[--token-rate R] [--catalog FILE] [--hub-model-mb N] [--ssh asyncssh|openssh|openssh-loopback]``
 
 Starts the simulated Sparks, writes the Spark Control config once every node accepts SSH,
 prints one line per node on stdout (``spark1 127.0.0.1:40123 home=…``), then runs until
@@ -48,6 +48,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--token-rate", type=_positive(float), default=50.0, help="tokens/s (50)")
     parser.add_argument("--catalog", type=Path, help="models.yaml whose repos fill the HF caches")
     parser.add_argument(
+        "--hub-model-mb",
+        type=_positive(int),
+        default=256,
+        help="size in MiB of the weights of the fake hub's sparksim/<name> repos (256)",
+    )
+    parser.add_argument(
         "--ssh",
         choices=BACKENDS,
         default="asyncssh",
@@ -81,6 +87,7 @@ async def run(args: argparse.Namespace) -> int:
         token_rate=args.token_rate,
         catalog=args.catalog,
         ssh=args.ssh,
+        hub_model_size=args.hub_model_mb * 1024 * 1024,
     )
     try:
         try:
@@ -93,7 +100,8 @@ async def run(args: argparse.Namespace) -> int:
             print(f"{node.name} {node.host}:{node.ssh_port} home={node.home}", flush=True)
         print(
             f"sparksim: config {args.config_out}; vLLM will listen on {sim.vllm_url}; "
-            f"ssh key {sim.paths.client_key}; stop with Ctrl-C",
+            f"ssh key {sim.paths.client_key}; fake Hugging Face hub {sim.hub_url}; "
+            "stop with Ctrl-C",
             file=sys.stderr,
             flush=True,
         )

@@ -114,10 +114,10 @@ def stop(node: NodePaths, name: str, *, grace: float = TERM_GRACE_S) -> bool:
     slow = faults.get(node, "slow_stop")
     if slow and is_running(record):
         time.sleep(float(slow["seconds"]))
-    pid = (record.get("vllm") or {}).get("pid")
+    pid = (record.get("vllm") or {}).get("pid") or record.get("pid")
     if pid:
         terminate_group_sync(int(pid), grace)
-    if is_running(record):
+    if is_running(record) and record.get("gpu_mib"):
         write_json(node.gpu_state, {"released_at": time.time(), "released_mib": record["gpu_mib"]})
     if record.get("auto_remove"):
         remove(node, name)
@@ -146,7 +146,7 @@ def image_missing(node: NodePaths, image: str) -> bool:
 def gpu_used_mib(node: NodePaths, now: float | None = None) -> tuple[int, bool]:
     """``(memory used in MiB, model loaded?)`` as nvidia-smi on ``node`` should report it."""
     now = time.time() if now is None else now
-    loaded = [r["gpu_mib"] for r in all_records(node) if is_running(r)]
+    loaded = [r["gpu_mib"] for r in all_records(node) if is_running(r) and r.get("gpu_mib")]
     if loaded:
         return max(loaded), True
     residual = faults.get(node, "gpu_residual")

@@ -8,6 +8,7 @@ Subcommands (and ``docker container <sub>`` / ``docker image <sub>`` spellings):
   process is killed (the SSH server kills it when the client goes away)
 * ``image inspect [-f FMT] IMAGE…`` / ``images [-q] [REPO]``: every image is present unless
   the ``image_missing`` fault says otherwise
+* ``run [--rm] [--name N] [-v …] [-e …] [--entrypoint E] IMAGE CMD…`` (see ``docker_run``)
 * ``inspect [-f FMT] NAME|IMAGE…``, ``exec [-i] [-t] [-e K=V] NAME CMD…`` (runs CMD on the
   node itself), ``version``, ``--version``, ``info``
 
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from scripts.sparksim import containers
 from scripts.sparksim.cliparse import UsageError, format_rows, parse
 from scripts.sparksim.docker_inspect import cmd_image_inspect, cmd_images, cmd_inspect
+from scripts.sparksim.docker_run import cmd_run
 from scripts.sparksim.layout import NodePaths, sim_from_env
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows every fake command
@@ -300,6 +302,7 @@ _COMMANDS = {
     "images": cmd_images,
     "inspect": cmd_inspect,
     "exec": cmd_exec,
+    "run": cmd_run,
     "version": cmd_version,
     "info": cmd_info,
 }
@@ -312,6 +315,7 @@ _CONTAINER_SUBS = {
     "logs": "logs",
     "inspect": "inspect",
     "exec": "exec",
+    "run": "run",
 }
 
 

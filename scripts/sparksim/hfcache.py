@@ -1,9 +1,11 @@
 """Model weights on a simulated Spark: the Hugging Face cache and local model directories.
 
-The cache mimics the real layout closely enough for ``test -d``, ``ls`` and ``du`` checks::
+The cache has the real layout (what ``hf download`` writes), with the same content the fake
+Hugging Face hub (``hfhub``) serves for the repo, so a verification against the hub's listing
+passes::
 
     hub/models--<org>--<name>/refs/main               -> the snapshot hash
-    hub/models--<org>--<name>/blobs/<sha256>          real (small) files
+    hub/models--<org>--<name>/blobs/<etag>            sha256 for LFS files, git blob id else
     hub/models--<org>--<name>/snapshots/<hash>/<file> symlinks into blobs
 
 Weights are a few KiB, their size differs by model. Stdlib only (the fake vLLM and the fakes
@@ -59,10 +61,36 @@ def _model_files(name: str) -> dict[str, bytes]:
     }
 
 
+def catalog_commit(repo: str) -> str:
+    """The (only) commit of a catalog repo, on the fake hub and in the pre-filled caches."""
+    return hashlib.sha1(repo.encode()).hexdigest()  # noqa: S324 - a name, not security
+
+
+def is_lfs(filename: str) -> bool:
+    """Whether the hub stores ``filename`` with LFS (weights) rather than in git."""
+    return filename.endswith((".safetensors", ".bin", ".pth", ".pt", ".gguf", ".onnx"))
+
+
+def git_blob_id(content: bytes) -> str:
+    """Git's object id of a blob: what the hub's ETag is for a file kept in git."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()  # noqa: S324
+
+
+def blob_name(filename: str, content: bytes) -> str:
+    """The name ``hf download`` gives the file's blob: the sha256 for LFS files, else the git
+    blob id (the ETag the hub sends)."""
+    return hashlib.sha256(content).hexdigest() if is_lfs(filename) else git_blob_id(content)
+
+
+def catalog_files(repo: str) -> dict[str, bytes]:
+    """The files of catalog repo ``repo`` (what the fake hub serves and caches hold)."""
+    return _model_files(repo)
+
+
 def populate_repo(hub: Path, repo: str) -> Path:
     """Create ``repo`` in the cache at ``hub`` (idempotent); returns its snapshot directory."""
     repo_dir = hub / repo_dir_name(repo)
-    commit = hashlib.sha1(repo.encode()).hexdigest()  # noqa: S324 - a name, not security
+    commit = catalog_commit(repo)
     snapshot = repo_dir / "snapshots" / commit
     if snapshot.is_dir():
         return snapshot
@@ -70,8 +98,8 @@ def populate_repo(hub: Path, repo: str) -> Path:
     (repo_dir / "refs").mkdir(exist_ok=True)
     snapshot.mkdir(parents=True, exist_ok=True)
     (repo_dir / "refs" / "main").write_text(commit)
-    for filename, content in _model_files(repo).items():
-        blob = hashlib.sha256(content).hexdigest()
+    for filename, content in catalog_files(repo).items():
+        blob = blob_name(filename, content)
         (repo_dir / "blobs" / blob).write_bytes(content)
         link = snapshot / filename
         if not link.is_symlink():

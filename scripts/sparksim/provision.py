@@ -54,6 +54,31 @@ def provision_node(node: NodePaths, python: str, repos: Iterable[str]) -> None:
         hfcache.populate_repo(node.hf_hub, repo)
 
 
+def write_peer_ssh(node: NodePaths, client_key: Path) -> None:
+    """The node's ``ssh`` for reaching the other Sparks (what rsync runs for ``host:path``).
+
+    Real Sparks trust each other over SSH (``launch-cluster.sh`` relies on it). OpenSSH's
+    client reads its files from the account's home in the password database, not ``$HOME``,
+    so the simulated node gets an ``ssh`` wrapper on its PATH with a config of its own: the
+    cluster's key (the simulated sshd accepts the controller's key), first-use host keys kept
+    per node, never a prompt."""
+    config = node.dir / "ssh_config"
+    config.write_text(
+        "Host *\n"
+        f"  IdentityFile {client_key}\n"
+        "  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {node.dir / 'known_hosts'}\n"
+        "  StrictHostKeyChecking accept-new\n"
+        "  BatchMode yes\n"
+        "  LogLevel ERROR\n"
+    )
+    _write_executable(
+        node.bin / "ssh",
+        "#!/bin/sh\n# the node's ssh to its peers (Spark simulator)\n"
+        f'exec /usr/bin/ssh -F {shlex.quote(str(config))} "$@"\n',
+    )
+
+
 def write_cluster(paths: SimPaths, nodes: list[dict]) -> None:
     """The registry the launch script uses to act on workers: ``[{name, host, ssh_port,
     home}]``, head first."""

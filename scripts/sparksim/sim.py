@@ -38,7 +38,7 @@ from typing import Any
 import asyncssh
 import yaml
 
-from scripts.sparksim import fake_services, faults, hfcache, openssh, procs, provision
+from scripts.sparksim import fake_services, faults, hfcache, hfhub, openssh, procs, provision
 from scripts.sparksim.containers import all_records, is_running
 from scripts.sparksim.layout import ENV_NODE, ENV_ROOT, NodePaths, SimPaths, read_json
 from scripts.sparksim.sshd import NodeSSHServer
@@ -83,6 +83,7 @@ class SparkSim:
         first_host: int = 1,
         vllm_port: int | None = None,
         ssh: str = "asyncssh",
+        hub_model_size: int = hfhub.DEFAULT_SIZE,
     ) -> None:
         if not 1 <= nodes <= 200 or not 1 <= first_host <= 254 - nodes:
             raise ValueError("nodes must be 1-200 and fit in 127.0.0.1-254")
@@ -105,6 +106,9 @@ class SparkSim:
             else None
         )
         self.services: dict[str, fake_services.ServiceServer] = {}
+        # The fake Hugging Face hub (``hfhub``): downloads fetch from it, over loopback.
+        self.hub = hfhub.FakeHub(default_size=hub_model_size)
+        self._hub_servers: list[fake_services.ServiceServer] = []
         self._started = self._stopped = False
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -116,6 +120,7 @@ class SparkSim:
             return
         self._started = True
         repos = hfcache.catalog_repos(self.catalog)
+        self.hub.catalog = set(repos)
         if self.root.exists():
             await asyncio.to_thread(self._reset)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -128,6 +133,7 @@ class SparkSim:
         server_type = self.openssh.server if self.openssh else NodeSSHServer
         for node in self.nodes:
             provision.provision_node(node.paths, python, repos)
+            provision.write_peer_ssh(node.paths, self.paths.client_key)
             self._servers.append(
                 server_type(
                     node=node.paths,
@@ -154,6 +160,18 @@ class SparkSim:
                 self.head.host
             )
         await self._start_services()
+        self._hub_servers = [
+            fake_services.ServiceServer(self.hub, self.head.host)  # type: ignore[arg-type]
+            for _ in ("hub", "cdn")
+        ]
+        for server in self._hub_servers:
+            await self._on_host(self.head.host, server.start())
+        self.hub.base_url, self.hub.cdn_url = (server.url for server in self._hub_servers)
+
+    @property
+    def hub_url(self) -> str:
+        """Base URL of the fake Hugging Face hub (valid after ``start()``)."""
+        return self.hub.base_url
 
     async def _start_services(self) -> None:
         """Serve the fake services on the second node's address at free ports (the built-in
@@ -188,6 +206,7 @@ class SparkSim:
             return
         self._stopped = True
         await asyncio.gather(*(service.stop() for service in self.services.values()))
+        await asyncio.gather(*(server.stop() for server in self._hub_servers))
         for server in self._servers:
             server.close()  # commands' process groups start terminating
         # Meanwhile stop what outlives SSH sessions (the engine, detached or escaped children).
@@ -272,6 +291,7 @@ class SparkSim:
                 "launch_dir": "~/spark-vllm-docker",
                 "hf_home": "~/.cache/huggingface",
                 "load_timeout_s": max(60, int(self._load_time * 10)),
+                "hf_endpoint": self.hub_url,
             },
             "services": {
                 "disabled": [],

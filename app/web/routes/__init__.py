@@ -13,6 +13,7 @@ from litestar.handlers import HTTPRouteHandler
 def route_handlers() -> list[Any]:
     from app.web.routes import (
         dashboard,
+        downloads,
         events,
         health,
         lock,
@@ -34,6 +35,7 @@ def route_handlers() -> list[Any]:
         *swap.HANDLERS,
         *webhook.HANDLERS,
         *models.HANDLERS,
+        *downloads.HANDLERS,
         *schedule.HANDLERS,
         *status.HANDLERS,
         *services.HANDLERS,

@@ -19,8 +19,9 @@ function inputFor(def, value) {
   const id = `f${++fieldCounter}-${def.name}`;
   let input;
   if (def.type === "select") {
-    input = h("select", { id, name: def.name }, def.options.map((o) => h("option", { value: o }, o || "(default)")));
-    input.value = value ?? "";
+    const label = (o) => (def.labels && def.labels[o]) || o || "(default)";
+    input = h("select", { id, name: def.name }, def.options.map((o) => h("option", { value: o }, label(o))));
+    input.value = value ?? def.value ?? "";
   } else {
     const attrs = { id, name: def.name, type: "text", autocomplete: "off", spellcheck: "false" };
     if (def.type === "int") Object.assign(attrs, { type: "number", inputmode: "numeric", step: "1", min: "1" });

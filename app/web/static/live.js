@@ -4,10 +4,11 @@
 // The browser reconnects by itself after a network error (sending Last-Event-ID); when the
 // stream fails for good (an HTTP error), we reopen it with a growing delay.
 
+import { onDownload } from "./downloads.js";
 import { clockTime } from "./format.js";
 import { emit, refresh, refreshAll, refreshAtMost, set, state, upsertJob } from "./store.js";
 
-const KINDS = ["hello", "swap", "lock", "schedule", "model", "service", "spark", "gpu", "watchdog", "resync"];
+const KINDS = ["hello", "swap", "download", "lock", "schedule", "model", "service", "spark", "gpu", "watchdog", "resync"];
 const HISTORY_WINDOW_MS = 3600 * 1000;
 const FEED_LIMIT = 60;
 
@@ -165,6 +166,8 @@ function handle(kind, event) {
   switch (kind) {
     case "swap":
       return onSwap(body, at);
+    case "download":
+      return onDownload(body, at, addFeed);
     case "lock":
       return onLock(body, at);
     case "schedule":

@@ -1,10 +1,11 @@
-// The models: one card each with its source, size on every Spark and knobs, and the actions
-// Swap, Validate, Edit knobs, Delete from disk, Dry run (and Remove for user-added models);
-// "+ Add model" / "+ Add local model" forms above the list.
+// The models: one card each with its source, weights on every Spark and knobs, and the actions
+// Swap, Download (then swap), Verify, Validate, Edit knobs, Delete from disk, Dry run (and
+// Remove for user-added models); "+ Add model" / "+ Add local model" forms above the list.
 
 import { del, post, put, seg } from "./api.js";
 import { confirmAction, toast } from "./dialog.js";
 import { byId, fill, h, icon, pill, reconcile } from "./dom.js";
+import { downloadBlock, downloading, isRepoModel, startDownload, verifyWeights, weightsLine, weightsMissing } from "./downloads.js";
 import { bytes } from "./format.js";
 import { buildForm, KNOB_FIELDS } from "./forms.js";
 import { lockReason, modelName } from "./header.js";
@@ -30,16 +31,6 @@ function knobChips(knobs) {
     chips.push(h("span", { class: "chip" }, h("span", { class: "chip-label" }, label), " ", text));
   }
   return chips.length ? chips : [h("span", { class: "muted small" }, "vLLM defaults")];
-}
-
-function diskLine(model) {
-  const onDisk = model.on_disk || {};
-  const nodes = Object.keys(onDisk);
-  if (!nodes.length) return h("span", { class: "muted" }, "not scanned yet");
-  return nodes.map((node, i) => [
-    i ? " · " : "",
-    h("span", { class: "disk-node" }, h("span", { class: "muted" }, `${node} `), onDisk[node] === null || onDisk[node] === undefined ? "—" : bytes(onDisk[node])),
-  ]);
 }
 
 function isRunning(model) {
@@ -190,7 +181,7 @@ async function doDeleteDisk(card, model) {
     title: `Delete the weights of ${model.key}?`,
     body: [
       h("p", null, `This deletes ${model.repo}'s Hugging Face cache from every Spark (${sizes || "sizes unknown"}).`),
-      h("p", null, "The model stays in the catalog; a later swap to it downloads the weights again."),
+      h("p", null, "The model stays in the catalog; Download puts the weights back on every Spark."),
     ],
     confirm: "Delete from disk",
     danger: true,
@@ -276,8 +267,8 @@ function update(card, model) {
       h("dd", { class: "mono" }, model.key),
       h("dt", null, model.local ? "Path" : "Repo"),
       h("dd", { class: "mono break" }, model.local ? model.local_path : model.repo),
-      h("dt", null, "On disk"),
-      h("dd", { class: "small" }, diskLine(model)),
+      h("dt", null, model.local ? "On disk" : "Weights"),
+      h("dd", { class: "small" }, weightsLine(model)),
       h("dt", null, "Knobs"),
       h("dd", { class: "chips" }, knobChips(model.knobs)),
     ),
@@ -285,14 +276,32 @@ function update(card, model) {
       "div",
       { class: "model-actions" },
       swapBtn,
+      ...downloadButtons(card, model, swapReason),
       h("button", { type: "button", class: "btn", "data-action": "validate", onclick: () => doValidate(card, model) }, "Validate"),
       h("button", { type: "button", class: "btn", "data-action": "knobs", onclick: () => doEditKnobs(card, model) }, "Edit knobs"),
       h("button", { type: "button", class: "btn", "data-action": "dry-run", title: "List the commands a swap would run, without running them", onclick: () => doDryRun(card, model) }, "Dry run"),
       h("button", { type: "button", class: "btn btn-danger-outline", "data-action": "delete-disk", disabled: Boolean(deleteReason), title: deleteReason || "Delete the weights from every Spark", onclick: () => doDeleteDisk(card, model) }, "Delete from disk"),
       model.source === "user" ? h("button", { type: "button", class: "btn btn-ghost", "data-action": "remove", onclick: () => doRemove(model) }, "Remove") : null,
     ),
+    downloadBlock(model),
     notes.length ? h("div", { class: "model-notes", id: noteId }, notes) : null,
   );
+}
+
+function downloadButtons(card, model, swapReason) {
+  if (!isRepoModel(model)) return [];
+  const busy = downloading(model);
+  const missing = weightsMissing(model);
+  const why = busy ? "A download of this model is running" : null;
+  const buttons = [
+    h("button", { type: "button", class: missing ? "btn btn-primary-outline" : "btn", "data-action": "download", disabled: Boolean(why), title: why || "Download the weights to every Spark (only what is missing or damaged) and verify them", onclick: () => startDownload(model, false) }, "Download"),
+  ];
+  if (missing || busy) {
+    const reason = why || swapReason;
+    buttons.push(h("button", { type: "button", class: "btn", "data-action": "download-swap", disabled: Boolean(reason), title: reason || "Download the weights to every Spark, verify them, then swap to this model", onclick: () => startDownload(model, true) }, "Download, then swap"));
+  }
+  buttons.push(h("button", { type: "button", class: "btn", "data-action": "verify", title: "Check every planned file's size and sha256 on every Spark", onclick: () => verifyWeights(model, (title, ...content) => openPanel(card, title, ...content)) }, "Verify"));
+  return buttons;
 }
 
 function render() {
@@ -313,6 +322,13 @@ function render() {
 
 const KEY_FIELD = { name: "key", label: "Key", type: "text", required: true, hint: "lowercase letters, digits, . _ - (e.g. qwen3-32b)" };
 const NAME_FIELD = { name: "name", label: "Display name", type: "text", hint: "optional" };
+const AFTER = { download: "Download the weights now", swap: "Download, then swap to it", none: "Only add it to the catalog" };
+const AFTER_FIELD = { name: "after", label: "Then", type: "select", options: Object.keys(AFTER), labels: AFTER, value: "download" };
+
+function withDownloadChoice(body) {
+  const { after = "download", ...rest } = body;
+  return { ...rest, download: after !== "none", then_swap: after === "swap" };
+}
 
 function openAddForm(local) {
   const slot = byId("model-form-slot");
@@ -322,6 +338,7 @@ function openAddForm(local) {
     local
       ? { name: "local_path", label: "Local path", type: "text", required: true, wide: true, placeholder: "/home/nvidia/models/my-finetune", hint: "a directory with config.json, at the same path on every Spark, inside a model root" }
       : { name: "repo", label: "Hugging Face repo", type: "text", required: true, wide: true, placeholder: "org/model-name" },
+    ...(local ? [] : [AFTER_FIELD]),
     ...KNOB_FIELDS.map((d) => ({ ...d, knob: true, primary: d.name === "tensor_parallel_size" || d.name === "max_model_len" })),
   ];
   const close = () => {
@@ -332,16 +349,16 @@ function openAddForm(local) {
     title: local ? "Add a local model" : "Add a Hugging Face model",
     intro: local
       ? "Serve a fine-tune or other model directory that already exists on every Spark. Spark Control checks the path over SSH."
-      : "The weights are downloaded on the first swap to it.",
+      : "Spark Control downloads the weights from Hugging Face onto the head, copies them to every other Spark and verifies them; gated models need a token (Configure Sparks).",
     defs,
     submitLabel: "Add model",
     busyLabel: local ? "Checking the path on every Spark…" : "Adding…",
     testId: local ? "add-local-form" : "add-model-form",
     fallbackField: local ? "local_path" : null,
-    onSubmit: (body) => post("/api/models", body),
+    onSubmit: (body) => post("/api/models", local ? body : withDownloadChoice(body)),
     onDone: (model) => {
       close();
-      toast(`${model.key} added.`, "ok");
+      toast(model.download ? `${model.key} added; downloading its weights.` : `${model.key} added.`, "ok");
       refresh("models");
     },
     onCancel: close,
