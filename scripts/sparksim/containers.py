@@ -86,6 +86,7 @@ def create(
     }
     save(node, record)
     node.container_log(name).write_text("")
+    node.engine_exit(name).unlink(missing_ok=True)
     return record
 
 
@@ -131,6 +132,7 @@ def remove(node: NodePaths, name: str) -> None:
     """Delete the record and its log (``docker rm``); the caller stops it first."""
     node.container_record(name).unlink(missing_ok=True)
     node.container_log(name).unlink(missing_ok=True)
+    node.engine_exit(name).unlink(missing_ok=True)
 
 
 def image_missing(node: NodePaths, image: str) -> bool:
