@@ -43,8 +43,8 @@ def make(directory: Path, seed: int = 0) -> Path:
     tokenizer.train_from_iterator(CORPUS, trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
-        bos_token="<s>",
-        eos_token="</s>",
+        bos_token="<s>",  # noqa: S106 - a token of the vocabulary, not a secret
+        eos_token="</s>",  # noqa: S106
         model_max_length=MAX_POSITIONS,
     )
     fast.chat_template = CHAT_TEMPLATE

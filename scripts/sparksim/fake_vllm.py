@@ -226,7 +226,7 @@ def safetensors_problem(path: Path) -> str | None:
         return "invalid JSON in header"
     ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"]
     if max(ends, default=0) > len(data) - 8 - size:
-        return "MetadataIncompleteBuffer"
+        return "invalid header length"  # what real vLLM 0.32 reported for a file cut in half
     return None
 
 
@@ -263,6 +263,7 @@ async def start(engine: Engine, app: VllmApp, sock: socket.socket, host: str) ->
         )
     took = (PACE["weights"] - PACE["worker"]) * engine.load_time
     log.line("Worker", "INFO", "default_loader.py:501", f"Loading weights took {took:.2f} seconds")
+    log.line("Worker", "INFO", "gpu_model_runner.py:87", "Warming up model for the compilation...")
     await engine.at("kv_cache")
     log.line(
         "EngineCore",

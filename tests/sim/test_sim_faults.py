@@ -143,9 +143,7 @@ async def test_model_missing_hides_the_weights_until_cleared(sim):
     assert (await run(sim, f"test -d {repo_dir}", node="spark2")).exit_status == 1
     assert (await run(sim, f"test -d {repo_dir}", node="spark1")).exit_status == 0
     assert (await run(sim, launch_command(sim, QWEN, "qwen"))).exit_status == 0
-    await wait_for(
-        lambda: "(no Qwen/Qwen3-32B on spark2)" in container_log(sim), "the load error"
-    )
+    await wait_for(lambda: "(no Qwen/Qwen3-32B on spark2)" in container_log(sim), "the load error")
     await wait_for(lambda: _refused(sim), "the engine to exit")
     sim.clear_faults("spark2")
     assert (

@@ -49,7 +49,9 @@ def test_every_milestone_matches_a_line_of_the_real_start():
     for milestone in signals.MILESTONES:
         if "older vLLM" in milestone.vllm_line:
             continue
-        assert any(milestone.pattern.search(signals.message(line)) for line in lines("startup-ok")), milestone
+        assert any(
+            milestone.pattern.search(signals.message(line)) for line in lines("startup-ok")
+        ), milestone
 
 
 def test_a_clean_start_has_no_fatal_line():
@@ -121,7 +123,9 @@ def test_a_traceback_alone_is_not_decisive_but_names_a_cause_at_exit():
 
 def test_crash_lines_after_ready():
     diagnosis = signals.Diagnosis()
-    diagnosis.observe("(APIServer pid=9) ERROR 12-01 13:40:00 [async_llm.py:480] EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause.")
+    diagnosis.observe(
+        "(APIServer pid=9) ERROR 12-01 13:40:00 [async_llm.py:480] EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause."
+    )
     assert diagnosis.decisive
     assert diagnosis.sentence("spark1", exited=False, after_ready=True) == (
         "vLLM on spark1 crashed: EngineDeadError: EngineCore encountered an issue."
@@ -129,4 +133,6 @@ def test_crash_lines_after_ready():
 
 
 def test_exit_without_a_fatal_line_says_so():
-    assert "exited while loading without an error" in signals.Diagnosis().sentence("spark1", exited=True)
+    assert "exited while loading without an error" in signals.Diagnosis().sentence(
+        "spark1", exited=True
+    )
