@@ -131,3 +131,27 @@ async def _wait_for_engine(sim: Any) -> int:
         return state.get("pid") if state.get("host") else None
 
     return await wait_until(engine_pid, "the fake vLLM to start", 30)
+
+
+async def test_the_vllm_tile_says_loading_while_a_swap_loads(sim: Any) -> None:
+    """vLLM refuses connections until it is up: during a swap that is "loading", not "down"."""
+    sim.set_load_time(60)
+    async with running_app(sim) as cluster:
+        r = await cluster.swap("qwen3-32b")
+        job_id = r.json()["job_id"]
+        from tests.waits import wait_until
+
+        async def loading() -> bool:
+            return (await cluster.client.get(f"/api/swap/{job_id}")).json()["phase"] == "loading"
+
+        await wait_until(loading, "the swap to reach loading", 30)
+        deep = (await cluster.client.get("/api/health/deep")).json()
+        vllm = next(s for s in deep["services"] if s["key"] == "vllm")
+        assert vllm["state"] == "loading", vllm
+        assert vllm["detail"] == "loading qwen3-32b (a swap is starting it)"
+        status = (await cluster.client.get("/api/status")).json()
+        assert next(s for s in status["services"] if s["key"] == "vllm")["state"] == "loading"
+        await cluster.client.post(f"/api/swap/{job_id}/cancel")
+        await cluster.wait_job(job_id)
+        deep = (await cluster.client.get("/api/health/deep")).json()
+        assert next(s for s in deep["services"] if s["key"] == "vllm")["state"] == "down"
