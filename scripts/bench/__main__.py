@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["footprint", "swap", "hold", "proxy", "history", "timeouts"]
+BENCHES = ["footprint", "swap", "hold", "proxy", "realvllm", "history", "timeouts"]
 
 
 def main(argv: list[str]) -> int:
