@@ -35,17 +35,13 @@ import time
 from pathlib import Path
 
 from scripts.sparksim import containers, faults, hfcache
+from scripts.sparksim.hfcache import SUPPORTED_ARCHITECTURES, safetensors_problem
 from scripts.sparksim.layout import NodePaths, node_by_host, read_settings, sim_from_env, write_json
 from scripts.sparksim.vllm_app import VllmApp
 from scripts.sparksim.vllm_args import ServeArgs, ServeUsageError, parse_serve
 from scripts.sparksim.vllm_log import PACE, READY_AT_S, VERSION, VllmLog
+from scripts.sparksim.vllm_socket import bind, listen
 
-SUPPORTED_ARCHITECTURES = (
-    "DeepseekV3ForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
-    "Gemma3ForConditionalGeneration", "GptOssForCausalLM", "LlamaForCausalLM",
-    "MistralForCausalLM", "MixtralForCausalLM", "Phi3ForCausalLM", "Qwen2ForCausalLM",
-    "Qwen3ForCausalLM", "Qwen3MoeForCausalLM",
-)  # fmt: skip
 SITE = "/usr/local/lib/python3.12/dist-packages"
 CRASH_EXIT_AFTER_S = 1.5  # observed: /health 503 within ~1 s, the process gone ~2 s
 
@@ -212,24 +208,6 @@ class Engine:
         return 0
 
 
-def safetensors_problem(path: Path) -> str | None:
-    """What safetensors would say about a file's header (None: readable)."""
-    data = path.read_bytes()
-    if len(data) < 8:
-        return "HeaderTooSmall"
-    size = int.from_bytes(data[:8], "little")
-    if size > len(data) - 8:
-        return "invalid header length"
-    try:
-        header = json.loads(data[8 : 8 + size])
-    except ValueError:
-        return "invalid JSON in header"
-    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"]
-    if max(ends, default=0) > len(data) - 8 - size:
-        return "invalid header length"  # what real vLLM 0.32 reported for a file cut in half
-    return None
-
-
 async def start(engine: Engine, app: VllmApp, sock: socket.socket, host: str) -> int:
     """The whole start, then serving until SIGTERM; returns the exit status."""
     serve, log = engine.serve, engine.log
@@ -311,7 +289,7 @@ async def start(engine: Engine, app: VllmApp, sock: socket.socket, host: str) ->
     log.raw(f"INFO:     Started server process [{os.getpid()}]")
     log.raw("INFO:     Waiting for application startup.")
     await engine.at("ready")
-    server = await _listen(app, sock)
+    server = await listen(app, sock)
     app.ready = True
     engine.state["healthy_at"] = time.time()
     write_json(engine.head.vllm_state, engine.state)
@@ -347,44 +325,6 @@ def _crash(engine: Engine, app: VllmApp) -> None:
     log.raw(
         "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause."
     )
-
-
-class _Serving:
-    def __init__(self, server: object, task: asyncio.Task[None]) -> None:
-        self.server, self.task = server, task
-
-    async def wait(self) -> None:
-        await self.task
-
-
-async def _listen(app: VllmApp, sock: socket.socket) -> _Serving:
-    """Start serving on the bound socket (uvicorn calls listen()); returns once it accepts."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        app, lifespan="off", log_level="warning", access_log=False, timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has no event
-        await asyncio.sleep(0.005)
-    return _Serving(server, task)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """Bind without listening: connections are refused until the start completes."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
-    # without it Nagle + delayed ACKs hold a response's body segment back for ~40 ms.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(False)
-    return sock
 
 
 async def run(engine: Engine, app: VllmApp, sock: socket.socket, host: str) -> int:
@@ -433,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     engine.started = started
     try:
-        sock = _bind(host, serve.port)
+        sock = bind(host, serve.port)
     except OSError as err:
         log.line(
             "APIServer",

@@ -68,6 +68,33 @@ def safetensors_bytes(values: int, seed: bytes) -> bytes:
     return len(header).to_bytes(8, "little") + header + data
 
 
+# What the fake vLLM accepts (a subset of real vLLM 0.32's list).
+SUPPORTED_ARCHITECTURES = (
+    "DeepseekV3ForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
+    "Gemma3ForConditionalGeneration", "GptOssForCausalLM", "LlamaForCausalLM",
+    "MistralForCausalLM", "MixtralForCausalLM", "Phi3ForCausalLM", "Qwen2ForCausalLM",
+    "Qwen3ForCausalLM", "Qwen3MoeForCausalLM",
+)  # fmt: skip
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """What safetensors would say about a file's header (None: readable)."""
+    data = path.read_bytes()
+    if len(data) < 8:
+        return "HeaderTooSmall"
+    size = int.from_bytes(data[:8], "little")
+    if size > len(data) - 8:
+        return "invalid header length"
+    try:
+        header = json.loads(data[8 : 8 + size])
+    except ValueError:
+        return "invalid JSON in header"
+    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"]
+    if max(ends, default=0) > len(data) - 8 - size:
+        return "invalid header length"  # what real vLLM 0.32 reported for a file cut in half
+    return None
+
+
 def _model_files(name: str) -> dict[str, bytes]:
     """Deterministic small files for model ``name``: a config and a valid safetensors file
     whose size (1-5 KiB) differs by model, so disk-usage displays show different numbers."""
