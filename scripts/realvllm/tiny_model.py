@@ -1,7 +1,7 @@
 """Make a tiny random Llama that the real vLLM can serve: ``python tiny_model.py DIR``.
 
 Runs with the real-vLLM venv's interpreter (it has ``transformers`` and ``tokenizers``); nothing
-is downloaded. The model is 2 layers of width 64 over a 384-token byte-level BPE vocabulary
+is downloaded. The model is 2 layers of width 64 (two heads of 32) over a 384-token byte-level BPE vocabulary
 trained here on a few sentences, with a chat template, 512 positions and float32 weights: about
 half a megabyte, and it answers (nonsense) at once on a CPU. Deterministic for a given seed.
 Prints the directory.
@@ -56,8 +56,9 @@ def make(directory: Path, seed: int = 0) -> Path:
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
+        # head_dim 32: the smallest attention head vLLM's CPU backend supports.
+        num_attention_heads=2,
+        num_key_value_heads=2,
         max_position_embeddings=MAX_POSITIONS,
         bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id,

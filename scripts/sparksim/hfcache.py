@@ -91,7 +91,7 @@ def safetensors_problem(path: Path) -> str | None:
         return "invalid JSON in header"
     ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"]
     if max(ends, default=0) > len(data) - 8 - size:
-        return "invalid header length"  # what real vLLM 0.32 reported for a file cut in half
+        return "incomplete metadata, file not fully covered"  # real safetensors' words
     return None
 
 
