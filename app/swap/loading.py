@@ -3,7 +3,7 @@
 While a swap is ``loading`` (and ``verifying``), two tasks run beside the health poll:
 
 * the head container's log is streamed into the job (``docker logs -f``): each line may move
-  the progress bar (``log_signals.MILESTONES``), say the API server is up, or be one of
+  the progress bar (``progress.LOG_MILESTONES``), say the API server is up, or be one of
   ``log_signals.FATAL_LINES``; the stream *ending* means the container stopped;
 * every ``Timings.exit_poll_s`` the container's processes are listed (``docker top``): when no
   ``vllm serve`` process (or vLLM's ``VLLM::`` worker titles) is left, vLLM has exited. This is

@@ -18,6 +18,7 @@ import openai
 import pytest
 
 from app.swap import log_signals as signals
+from app.swap.progress import progress_for
 from tests.cluster import ClusterHarness
 from tests.waits import wait_until
 
@@ -49,7 +50,7 @@ async def test_a_swap_to_the_tiny_llama_reaches_ready(real_cluster: ClusterHarne
     for line in (
         real_cluster.sim.head.paths.container_log("vllm_node").read_bytes().decode().split("\n")
     ):
-        value = signals.progress_for(line)
+        value = progress_for(line)
         if value is not None:
             progress.append(value)
     assert len(set(progress)) >= 8  # the milestones fire on the real log, in order

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from app.swap import log_signals as signals
+from app.swap.progress import progress_for
 from scripts.sparksim.vllm_log import PACE, READY_AT_S
 from tests.sim.sim_helpers import run, wait_for, wait_healthy
 from tests.vllm_captures import lines, timed_lines
@@ -40,7 +41,7 @@ def shape(line: str) -> str:
 def milestones(log: list[str]) -> list[float]:
     seen: list[float] = []
     for line in log:
-        progress = signals.progress_for(line)
+        progress = progress_for(line)
         if progress is not None and (not seen or progress > seen[-1]):
             seen.append(progress)
     return seen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.swap import log_signals as signals
+from app.swap import progress
 from tests.vllm_captures import REJECTIONS, lines, timed_lines
 
 
@@ -33,20 +34,20 @@ def test_message_strips_every_real_prefix_and_keeps_the_last_redraw(line, expect
 
 
 def test_the_captured_start_moves_progress_through_every_milestone_in_order():
-    seen = [(at, p) for at, line in timed_lines("startup-ok") if (p := signals.progress_for(line))]
-    progress = [p for _, p in seen]
-    assert progress == sorted(progress), seen
+    seen = [(at, p) for at, line in timed_lines("startup-ok") if (p := progress.progress_for(line))]
+    values = [p for _, p in seen]
+    assert values == sorted(values), seen
     # The bar moves early (the banner at 6.4 s), during weight loading and before readiness,
     # instead of sitting at the loading phase's 0.3 until "startup complete".
     assert min(at for at, _ in seen) < 7.0
-    assert len(set(progress)) >= 8
-    assert progress[-1] == 0.9
+    assert len(set(values)) >= 8
+    assert values[-1] == 0.9
     shards = [p for at, p in seen if 16.8 < at < 16.95]
-    assert max(shards) >= signals.SHARDS_TO  # the 100 % redraw, not the 0 % before it
+    assert max(shards) >= progress.SHARDS_TO  # the 100 % redraw, not the 0 % before it
 
 
 def test_every_milestone_matches_a_line_of_the_real_start():
-    for milestone in signals.MILESTONES:
+    for milestone in progress.LOG_MILESTONES:
         if "older vLLM" in milestone.vllm_line:
             continue
         assert any(
