@@ -291,7 +291,7 @@ def cmd_top(node: NodePaths, args: list[str]) -> int:
         return 1
     started = time.strftime("%H:%M", time.localtime(record["created"]))
     rows = [("1", "0", "sleep infinity")]
-    leader = (record.get("vllm") or {}).get("pid")
+    leader = (record.get("vllm") or {}).get("pid") or containers.engine_pid_of(node, name)
     if leader:
         for pid in sorted(procs.group_members(int(leader))):
             if pid == int(leader):

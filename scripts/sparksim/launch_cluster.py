@@ -212,7 +212,8 @@ def _spawn_engine(
         engine = shlex.split(vllm_cmd) if vllm_cmd else [sys.executable, "-m", FAKE_VLLM]
         argv = [*engine, *opts.command[1:]]
     # The engine runs under a wrapper that records its exit, as `docker exec -d … bash -c` does.
-    argv = [sys.executable, "-S", "-m", ENGINE_EXEC, str(head.engine_exit(opts.name)), *argv]
+    exit_file, pid_file = head.engine_exit(opts.name), head.engine_pid(opts.name)
+    argv = [sys.executable, "-S", "-m", ENGINE_EXEC, str(exit_file), str(pid_file), *argv]
     try:
         info["pid"] = spawn_detached(
             argv, env=env, cwd=head.home, log=head.container_log(opts.name), pid_dir=paths.pids

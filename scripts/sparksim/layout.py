@@ -115,6 +115,10 @@ class NodePaths:
     def container_log(self, container: str) -> Path:
         return self.containers / f"{container}.log"
 
+    def engine_pid(self, container: str) -> Path:
+        """The pid (and process group) of the container's engine wrapper, written by it."""
+        return self.containers / f"{container}.engine-pid"
+
     def engine_exit(self, container: str) -> Path:
         """``{pid, exit_code, exited_at}`` once the container's engine process has exited."""
         return self.containers / f"{container}.exit"
