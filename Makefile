@@ -10,7 +10,7 @@ CONFIG ?= /data/config.yaml
 # a `clean` that would replace ours, so it is read only when no target of this file is asked
 # for. A missing s9pk.mk is fetched with `npm ci` first.
 ARCHES := x86 arm
-PROJECT_GOALS := venv run demo test test-fast test-python check-package image-check lint typecheck docs bench clean
+PROJECT_GOALS := venv run demo test test-fast test-python realvllm check-package image-check lint typecheck docs bench clean
 ifeq ($(filter $(PROJECT_GOALS),$(MAKECMDGOALS)),)
 READ_S9PK_MK := yes
 -include node_modules/@start9labs/start-sdk/s9pk.mk
@@ -24,7 +24,7 @@ endif
 node_modules/@start9labs/start-sdk/s9pk.mk:
 	npm ci
 
-.PHONY: venv run demo test test-fast test-python check-package image-check lint typecheck docs bench clean
+.PHONY: venv run demo test test-fast test-python realvllm check-package image-check lint typecheck docs bench clean
 
 # The Python virtualenv with the app and its development tools.
 venv: $(VENV)/.installed
@@ -43,8 +43,14 @@ demo: venv
 
 test: check-package typecheck test-python
 
-test-python: venv
+test-python: venv realvllm
 	$(BIN)/python -m pytest
+
+# The real vLLM (CPU build, ~3.5 GB) in its own cached venv under ~/.cache/spark-control/, for
+# tests/realvllm and `make bench`. Installed once; where it cannot be installed, the tier skips
+# and says why.
+realvllm:
+	PYTHON=$(PYTHON) bash scripts/realvllm/install.sh --allow-failure
 
 # What a developer runs every minute: the unit and integration tests, without the slow, the
 # simulator's own, browser, real-OpenSSH (system), real-vLLM and reliability tiers, on two

@@ -93,6 +93,11 @@ def container_logs(container: str, *, tail: int, follow: bool = False) -> Argv:
     return (*argv, container)
 
 
+def container_processes(container: str) -> Argv:
+    """``docker top``: the processes running in ``container`` (fails when it does not run)."""
+    return ("docker", "top", container)
+
+
 def image_inspect(image: str) -> Argv:
     return ("docker", "image", "inspect", "--format", "{{.Id}}", image)
 

@@ -64,6 +64,10 @@ class HeadModel(Protocol):
         """``seen_version`` is ``version`` as it was when the probe started."""
         ...
 
+    def loading(self) -> str | None:
+        """The model a swap is loading on the head now (its served name), else None."""
+        ...
+
 
 class DeepHealth(msgspec.Struct, frozen=True):
     ok: bool
@@ -134,7 +138,10 @@ class StatusMonitor:
             ServiceProbe(False, None, "could not be probed (internal error; see the log)"),
             f"service {service.key}",
         )
-        self.cache.record_service(service.key, probe)
+        # While a swap loads the head's model, vLLM refuses connections until it is up: the
+        # tile says "loading", not "down".
+        loading = head.loading() if head is not None else None
+        self.cache.record_service(service.key, probe, loading=loading)
         if head is not None:
             head.observe_health(seen, probe.up, probe.models)
 

@@ -26,7 +26,9 @@ from app.metrics import Metrics
 from app.services.probes import ServiceProbe, SparkProbe
 from app.services.registry import Service, ServiceRegistry
 
-ServiceStateName = Literal["up", "down", "disabled"]
+# "loading": the head's vLLM does not answer yet because a swap is loading it (real vLLM
+# refuses connections until its start completes): not "down".
+ServiceStateName = Literal["up", "down", "loading", "disabled"]
 NOT_CHECKED = "not checked yet"
 
 
@@ -109,17 +111,23 @@ class StatusCache:
         """Every configured Spark, head first."""
         return list(self._sparks.values())
 
-    def record_service(self, key: str, probe: ServiceProbe) -> ServiceStatus | None:
+    def record_service(
+        self, key: str, probe: ServiceProbe, *, loading: str | None = None
+    ) -> ServiceStatus | None:
         """Store a probe result for an enabled service; returns the new status (None for an
-        unknown or disabled key, which is ignored)."""
+        unknown or disabled key, which is ignored). ``loading`` names the model a swap is
+        loading there: a probe that finds nothing answering is then ``loading``, not down."""
         old = self._services.get(key)
         if old is None or old.state == "disabled":
             return None
+        state: ServiceStateName = "up" if probe.up else ("loading" if loading else "down")
         new = msgspec.structs.replace(
             old,
-            state="up" if probe.up else "down",
+            state=state,
             latency_ms=probe.latency_ms,
-            detail=probe.detail,
+            detail=f"loading {loading} (a swap is starting it)"
+            if state == "loading"
+            else probe.detail,
             checked_at=isoformat(self._clock.now()),
             models=probe.models,
         )

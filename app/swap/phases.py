@@ -10,21 +10,19 @@ cluster changes: ``stopped`` on entering ``stopping``, ``loading`` on entering `
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 
 from app.clock import Clock
-from app.cluster.ssh import SshError, SshTransport
+from app.cluster.ssh import SshTransport
 from app.config import Config
 from app.events import EventBus
 from app.services import vllm
-from app.swap import log_signals as signals
 from app.swap.errors import NotConfigured, SwapFailed
 from app.swap.jobs import JobRecord, Phase
+from app.swap.loading import LoadWatch
 from app.swap.plan import SwapPlan
 from app.swap.preflight import (
     ModelWeightsCheck,
@@ -32,7 +30,7 @@ from app.swap.preflight import (
     run_checks,
     weights_check_for,
 )
-from app.swap.progress import MODEL_LISTED, PHASE_START, progress_for
+from app.swap.progress import MODEL_LISTED, PHASE_START
 from app.swap.running import ModelState, ServedModel
 from app.swap.settings import Timings
 from app.swap.stopping import ClusterStopper
@@ -157,47 +155,24 @@ class PhaseRunner:
                 result.exit_status,
             )
 
-    async def _follow_logs(
-        self, job: JobRecord, plan: SwapPlan, fatal: asyncio.Future[str], started: asyncio.Event
-    ) -> None:
-        """Stream the head container's log into the job, raising progress at milestones,
-        resolving ``fatal`` with the first line that means the engine died, and setting
-        ``started`` when the API server reports startup complete (the health poll then checks
-        at once instead of waiting for its next tick)."""
-        with contextlib.suppress(SshError):
-            async with self._ssh.stream(plan.head, plan.logs(tail=200, follow=True)) as lines:
-                async for line in lines:
-                    job.log(plan.head, line)
-                    if not fatal.done() and signals.FATAL.search(line):
-                        fatal.set_result(signals.message(line))
-                    if signals.STARTUP_COMPLETE.search(line):
-                        started.set()
-                    progress = progress_for(line)
-                    if progress is not None:
-                        job.advance(progress)
-
     async def load_and_verify(self, job: JobRecord, plan: SwapPlan) -> None:
-        """Loading then verifying, with the head's log streamed into the job throughout."""
-        fatal: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        started = asyncio.Event()
-        follower = asyncio.get_running_loop().create_task(
-            self._follow_logs(job, plan, fatal, started)
-        )
-        try:
-            await self._load(job, plan, fatal, started)
-            await self._verify(job, plan)
-            if fatal.done():
-                raise SwapFailed(
-                    f"vLLM on {plan.head} crashed right after loading: {fatal.result()}"
-                )
-        finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+        """Loading then verifying, with the head's vLLM watched throughout (its log streamed
+        into the job, its exit noticed: see :class:`~app.swap.loading.LoadWatch`)."""
+        async with LoadWatch(self._ssh, plan, job, self._timings, self._clock) as watch:
+            await self._load(job, plan, watch)
+            try:
+                await self._verify(job, plan)
+            except SwapFailed:
+                # The server went away while being verified: vLLM's own reason says more.
+                if watch.diagnosis.decisive or watch.exited:
+                    raise SwapFailed(watch.crash_sentence()) from None
+                raise
+            if watch.diagnosis.decisive:
+                raise SwapFailed(watch.crash_sentence())
 
-    async def _load(
-        self, job: JobRecord, plan: SwapPlan, fatal: asyncio.Future[str], started: asyncio.Event
-    ) -> None:
+    async def _load(self, job: JobRecord, plan: SwapPlan, watch: LoadWatch) -> None:
+        """Poll ``/health`` until it answers 200. Ends early, with vLLM's reason, when vLLM
+        exits or prints a decisive fatal line; at ``load_timeout_s`` otherwise."""
         self._enter(job, Phase.LOADING)
         t = self._timings
         load_timeout_s = self._config.vllm.load_timeout_s
@@ -209,19 +184,26 @@ class PhaseRunner:
             if status == 200:
                 job.milestone("http_ready")
                 break
-            if fatal.done():
-                raise SwapFailed(f"vLLM on {plan.head} failed while loading: {fatal.result()}")
+            failure = watch.failure()
+            if failure is not None:
+                raise SwapFailed(failure)
             if self._clock.monotonic() >= deadline:
                 raise SwapFailed(
                     f"vLLM on {plan.head} did not become healthy within {load_timeout_s} s."
                 )
             # Poll again after health_poll_s, or at once when the log says the server has
-            # started (or that the engine died).
-            hint = asyncio.ensure_future(started.wait())
-            wake: list[asyncio.Future[Any]] = [hint, fatal]
-            await asyncio.wait(wake, timeout=t.health_poll_s, return_when=asyncio.FIRST_COMPLETED)
-            hint.cancel()
-            started.clear()
+            # started, or when vLLM died or a grace period runs out.
+            grace = watch.next_check_in()
+            timeout = t.health_poll_s if grace is None else min(t.health_poll_s, grace)
+            hints = [
+                asyncio.ensure_future(watch.started.wait()),
+                asyncio.ensure_future(watch.changed.wait()),
+            ]
+            await asyncio.wait(hints, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for hint in hints:
+                hint.cancel()
+            watch.started.clear()
+            watch.changed.clear()
 
     async def _verify(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.VERIFYING)

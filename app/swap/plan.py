@@ -124,6 +124,10 @@ class SwapPlan:
             ),
         )
 
+    def processes(self) -> str:
+        """The head container's processes: is vLLM still running in it?"""
+        return cmd.render(cmd.container_processes(self.container))
+
     def logs(self, *, tail: int, follow: bool = False) -> str:
         return cmd.render(cmd.container_logs(self.container, tail=tail, follow=follow))
 

@@ -116,6 +116,13 @@ class ServedModel:
         """Grows by one on every change (a probe compares it to the value it started with)."""
         return self._version
 
+    def loading(self) -> str | None:
+        """The model a swap is loading on the head now (its served name), else None."""
+        current = self._current
+        if current.state != ModelState.LOADING:
+            return None
+        return current.served_name or current.key or "a model"
+
     @property
     def swapping(self) -> bool:
         """A real swap is in progress (it alone decides the served model meanwhile)."""

@@ -18,3 +18,10 @@ class Timings(msgspec.Struct, frozen=True):
     gpu_release_timeout_s: float = 120.0
     gpu_free_threshold_mib: float = 10240.0
     cleanup_timeout_s: float = 60.0
+    # While vLLM loads: how often the head container's processes are listed (an exit is
+    # noticed within this, plus one SSH round trip), how long a decisive fatal log line waits
+    # for the rest of vLLM's reason (and its exit), and how long an exit waits for the last
+    # log lines to arrive.
+    exit_poll_s: float = 1.0
+    fatal_grace_s: float = 1.0
+    exit_log_grace_s: float = 0.5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["footprint", "swap", "hold", "proxy", "history", "timeouts", "downloads"]
+BENCHES = ["footprint", "swap", "hold", "proxy", "realvllm", "history", "timeouts", "downloads"]
 
 
 def main(argv: list[str]) -> int:

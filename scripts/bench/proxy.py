@@ -87,11 +87,18 @@ class Conn:
 
     async def send(self, raw: bytes) -> tuple[float, float]:
         """Send one request; returns (seconds to the first body bytes, seconds to the end)."""
+        _, first, total = await self.send_timed(raw)
+        return first, total
+
+    async def send_timed(self, raw: bytes) -> tuple[float, float, float]:
+        """Send one request; returns seconds to the response head, to the first body bytes
+        and to the end."""
         assert self.reader is not None and self.writer is not None
         reader = self.reader
         started = time.perf_counter()
         self.writer.write(raw)
         head = await reader.readuntil(b"\r\n\r\n")
+        head_at = time.perf_counter() - started
         if head[9:12] != b"200":
             raise RuntimeError(f"unexpected answer: {head[:200]!r}")
         lower = head.lower()
@@ -108,7 +115,7 @@ class Conn:
             length = int(lower.split(b"content-length: ")[1].split(b"\r\n")[0])
             await reader.readexactly(length)
         total = time.perf_counter() - started
-        return (first if first is not None else total), total
+        return head_at, (first if first is not None else total), total
 
 
 def pct(values: list[float], q: float) -> float:
@@ -157,11 +164,15 @@ async def throughput(
     return done, time.perf_counter() - started
 
 
-async def streams(base: str, concurrency: int, rounds: int) -> tuple[list[float], list[float]]:
+async def streams(
+    base: str, concurrency: int, rounds: int
+) -> tuple[list[float], list[float], list[float]]:
     """``concurrency`` connections streaming back to back, their starts spread evenly over one
     stream's duration: ``concurrency`` streams are in flight at any moment, as with real
     traffic, instead of all of them arriving in the same millisecond (a thundering herd that
-    measures the queue, not the proxy)."""
+    measures the queue, not the proxy). Returns seconds to the response head, to the first
+    token and to the end of each stream."""
+    heads: list[float] = []
     ttft: list[float] = []
     totals: list[float] = []
     spacing = STREAM_TOKENS / SLOW_RATE / concurrency
@@ -173,12 +184,13 @@ async def streams(base: str, concurrency: int, rounds: int) -> tuple[list[float]
             await conn.send(raw)  # warm-up
             await asyncio.sleep(index * spacing)
             for _ in range(rounds):
-                first, total = await conn.send(raw)
+                head, first, total = await conn.send_timed(raw)
+                heads.append(head)
                 ttft.append(first)
                 totals.append(total)
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
-    return ttft, totals
+    return heads, ttft, totals
 
 
 def free_port() -> int:
@@ -338,6 +350,9 @@ async def measure(
         await swap(client, SLOW_MODEL)
         slow_c1 = f"realistic backend, c=1, 1 token ({SLOW_RATE:.0f} tok/s)"
         ttft = f"realistic backend, c=32, stream TTFT ({STREAM_TOKENS} tok)"
+        # The fake answers a stream's head at once and its first token 1/rate later (vLLM's
+        # header-then-first-token gap): a proxy that held the head back would show it here.
+        head = "realistic backend, c=32, stream head"
         for _ in range(ROUNDS):
             for name, url in targets.items():
                 res.add(
@@ -345,7 +360,8 @@ async def measure(
                 )
         for _ in range(ROUNDS):
             for name, url in targets.items():
-                first, _totals = await streams(url, 32, STREAMS_PER_CONNECTION)
+                heads, first, _totals = await streams(url, 32, STREAMS_PER_CONNECTION)
+                res.add(res.latency, head, name, heads)
                 res.add(res.latency, ttft, name, first)
     return res
 

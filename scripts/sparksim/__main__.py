@@ -1,5 +1,6 @@
 """``python -m scripts.sparksim --nodes 2 --config-out PATH [--root DIR] [--load-time S]
-[--token-rate R] [--catalog FILE] [--hub-model-mb N] [--ssh asyncssh|openssh|openssh-loopback]``
+[--token-rate R] [--catalog FILE] [--hub-model-mb N] [--ssh asyncssh|openssh|openssh-loopback]
+[--vllm-cmd CMD]``
 
 Starts the simulated Sparks, writes the Spark Control config once every node accepts SSH,
 prints one line per node on stdout (``spark1 127.0.0.1:40123 home=…``), then runs until
@@ -59,6 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="asyncssh",
         help="SSH server per node: asyncssh (default) or OpenSSH's sshd (see openssh.py)",
     )
+    parser.add_argument(
+        "--vllm-cmd",
+        default="",
+        help="command that replaces `vllm` in a launched `vllm serve …` (e.g. a real vLLM's "
+        "console script; default: the fake vLLM)",
+    )
     args = parser.parse_args(argv)
     if args.load_time < 0:
         parser.error("--load-time must be >= 0")
@@ -88,6 +95,7 @@ async def run(args: argparse.Namespace) -> int:
         catalog=args.catalog,
         ssh=args.ssh,
         hub_model_size=args.hub_model_mb * 1024 * 1024,
+        vllm_cmd=args.vllm_cmd,
     )
     try:
         try:

@@ -86,6 +86,8 @@ def create(
     }
     save(node, record)
     node.container_log(name).write_text("")
+    node.engine_exit(name).unlink(missing_ok=True)
+    node.engine_pid(name).unlink(missing_ok=True)
     return record
 
 
@@ -114,7 +116,13 @@ def stop(node: NodePaths, name: str, *, grace: float = TERM_GRACE_S) -> bool:
     slow = faults.get(node, "slow_stop")
     if slow and is_running(record):
         time.sleep(float(slow["seconds"]))
-    pid = (record.get("vllm") or {}).get("pid") or record.get("pid")
+    # vLLM's engine (in the record, or in the wrapper's pid file), else the process of a
+    # ``docker run`` container (a download).
+    pid = (
+        (record.get("vllm") or {}).get("pid")
+        or engine_pid_of(node, name)
+        or record.get("pid")
+    )
     if pid:
         terminate_group_sync(int(pid), grace)
     if is_running(record) and record.get("gpu_mib"):
@@ -127,10 +135,21 @@ def stop(node: NodePaths, name: str, *, grace: float = TERM_GRACE_S) -> bool:
     return True
 
 
+def engine_pid_of(node: NodePaths, name: str) -> int | None:
+    """The engine wrapper's own record of its pid (a launch cut off mid-way may not have saved
+    it in the container record)."""
+    try:
+        return int(node.engine_pid(name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def remove(node: NodePaths, name: str) -> None:
     """Delete the record and its log (``docker rm``); the caller stops it first."""
     node.container_record(name).unlink(missing_ok=True)
     node.container_log(name).unlink(missing_ok=True)
+    node.engine_exit(name).unlink(missing_ok=True)
+    node.engine_pid(name).unlink(missing_ok=True)
 
 
 def image_missing(node: NodePaths, image: str) -> bool:

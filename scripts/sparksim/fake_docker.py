@@ -9,6 +9,7 @@ Subcommands (and ``docker container <sub>`` / ``docker image <sub>`` spellings):
 * ``image inspect [-f FMT] IMAGE…`` / ``images [-q] [REPO]``: every image is present unless
   the ``image_missing`` fault says otherwise
 * ``run [--rm] [--name N] [-v …] [-e …] [--entrypoint E] IMAGE CMD…`` (see ``docker_run``)
+* ``top NAME``: the container's processes (``sleep infinity``, then the head's engine)
 * ``inspect [-f FMT] NAME|IMAGE…``, ``exec [-i] [-t] [-e K=V] NAME CMD…`` (runs CMD on the
   node itself), ``version``, ``--version``, ``info``
 
@@ -20,11 +21,12 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 import time
 from datetime import UTC, datetime
 
-from scripts.sparksim import containers
+from scripts.sparksim import containers, procs
 from scripts.sparksim.cliparse import UsageError, format_rows, parse
 from scripts.sparksim.docker_inspect import cmd_image_inspect, cmd_images, cmd_inspect
 from scripts.sparksim.docker_run import cmd_run
@@ -275,6 +277,53 @@ def cmd_exec(node: NodePaths, args: list[str]) -> int:
         return 127
 
 
+def cmd_top(node: NodePaths, args: list[str]) -> int:
+    """``docker top NAME``: ``ps -ef`` of the container. The container idles on ``sleep
+    infinity`` (as spark-vllm-docker starts it); the head's engine and its children are listed
+    while they live, the engine's wrapper as the ``bash -c`` that ``docker exec -d`` runs."""
+    if not args:
+        raise UsageError('"docker top" requires at least 1 argument.')
+    name = args[0]
+    record = containers.load(node, name)
+    if record is None:
+        _err(f"Error response from daemon: No such container: {name}")
+        return 1
+    if not containers.is_running(record):
+        _err(f"Error response from daemon: container {record['id']} is not running")
+        return 1
+    started = time.strftime("%H:%M", time.localtime(record["created"]))
+    rows = [("1", "0", "sleep infinity")]
+    leader = (record.get("vllm") or {}).get("pid") or containers.engine_pid_of(node, name)
+    if leader:
+        for pid in sorted(procs.group_members(int(leader))):
+            if pid == int(leader):
+                command = f"bash -c {shlex.join(record['command'])} >> /proc/1/fd/1 2>&1"
+            else:
+                command = _cmdline(pid)
+            rows.append((str(pid), str(leader), command))
+    print(
+        "UID                 PID                 PPID                C                   STIME               TTY                 TIME                CMD"
+    )
+    for pid, ppid, command in rows:
+        print(
+            f"root                {pid:<20}{ppid:<20}0                   {started:<20}?                   00:00:00            {command}"
+        )
+    return 0
+
+
+def _cmdline(pid: int) -> str:
+    """A process's command line as ps shows it; the fake vLLM as the real CLI would appear."""
+    try:
+        raw = open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        return "?"
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    if "scripts.sparksim.fake_vllm" in words:
+        at = words.index("scripts.sparksim.fake_vllm")
+        words = ["python3", "/usr/local/bin/vllm", *words[at + 1 :]]
+    return " ".join(words)
+
+
 def cmd_version(node: NodePaths, args: list[str]) -> int:
     print(
         "Client: Docker Engine - Community\n Version:           28.3.0 (sparksim)\n"
@@ -303,6 +352,7 @@ _COMMANDS = {
     "inspect": cmd_inspect,
     "exec": cmd_exec,
     "run": cmd_run,
+    "top": cmd_top,
     "version": cmd_version,
     "info": cmd_info,
 }
@@ -316,6 +366,7 @@ _CONTAINER_SUBS = {
     "inspect": "inspect",
     "exec": "exec",
     "run": "run",
+    "top": "top",
 }
 
 

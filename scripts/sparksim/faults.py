@@ -8,13 +8,14 @@ fills defaults) or by writing the file. ``SparkSim.clear_faults(node=None)`` rem
 ``launch_fail``        ``exit_code`` (default 1). ``launch-cluster.sh … exec`` prints an error
                        naming the node and exits with ``exit_code`` before starting anything.
                        Applies when set on any node of the ``-n`` list.
-``never_healthy``      The fake vLLM logs its weights as loaded but ``/health`` stays 503
-                       forever. Applies when set on any node of the launched cluster (a
+``never_healthy``      The fake vLLM loads its weights but never listens (connections are
+                       refused forever, as with a real vLLM stuck starting). Applies when set on any node of the launched cluster (a
                        tensor-parallel engine is only as healthy as its weakest rank) at the
                        moment loading finishes, so it can be set while the model loads.
-``crash_after_ready``  ``seconds`` (default 1.0). The fake vLLM process dies that long after
-                       turning healthy, logging an engine error; the container records stay
-                       "running", like a real crashed engine. Any node of the cluster; read,
+``crash_after_ready``  ``seconds`` (default 1.0). That long after turning healthy the fake
+                       vLLM's engine core dies (EngineDeadError in the log, /health 503), and
+                       the process exits 1.5 s later; the container records stay "running",
+                       as spark-vllm-docker's container outlives vLLM. Any node of the cluster; read,
                        like ``never_healthy``, when loading finishes.
 ``ssh_drop``           ``match`` (default ``"launch-cluster.sh"``), ``after_s`` (default 0.2),
                        ``times`` (default 1). ``after_s`` after this node's SSH server starts a

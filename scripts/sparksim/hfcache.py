@@ -8,7 +8,7 @@ passes::
     hub/models--<org>--<name>/blobs/<etag>            sha256 for LFS files, git blob id else
     hub/models--<org>--<name>/snapshots/<hash>/<file> symlinks into blobs
 
-Weights are a few KiB, their size differs by model. Stdlib only (the fake vLLM and the fakes
+Weights are a few KiB of valid safetensors, their size differs by model. Stdlib only (the fake vLLM and the fakes
 import it); ``catalog_repos`` imports PyYAML lazily and is only called by the simulator itself.
 """
 
@@ -43,21 +43,76 @@ def catalog_repos(catalog_file: Path | None = None) -> list[str]:
     return [m["repo"] for m in data["models"] if isinstance(m, dict) and m.get("repo")]
 
 
+# The real config.json facts of the bundled catalog's models that vLLM checks at start (other
+# repos get a Llama's): the architecture (must be one vLLM supports) and the positions that
+# bound --max-model-len.
+KNOWN_CONFIGS = {
+    "google/gemma-3-27b-it": ("Gemma3ForConditionalGeneration", 131072),
+    "Qwen/Qwen3-32B": ("Qwen3ForCausalLM", 40960),
+    "meta-llama/Llama-3.3-70B-Instruct": ("LlamaForCausalLM", 131072),
+    "openai/gpt-oss-120b": ("GptOssForCausalLM", 131072),
+    "Qwen/Qwen3-Coder-30B-A3B-Instruct": ("Qwen3MoeForCausalLM", 262144),
+}
+DEFAULT_CONFIG = ("LlamaForCausalLM", 131072)
+
+
+def safetensors_bytes(values: int, seed: bytes) -> bytes:
+    """A valid one-tensor safetensors file (8-byte header length, JSON header, F32 data)."""
+    header = json.dumps(
+        {
+            "__metadata__": {"format": "pt"},
+            "weight": {"dtype": "F32", "shape": [values], "data_offsets": [0, 4 * values]},
+        },
+        separators=(",", ":"),
+    ).encode()
+    header += b" " * (-len(header) % 8)  # the format pads the header to 8 bytes
+    data = (seed * (4 * values // len(seed) + 1))[: 4 * values]
+    return len(header).to_bytes(8, "little") + header + data
+
+
+# What the fake vLLM accepts (a subset of real vLLM 0.32's list).
+SUPPORTED_ARCHITECTURES = (
+    "DeepseekV3ForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
+    "Gemma3ForConditionalGeneration", "GptOssForCausalLM", "LlamaForCausalLM",
+    "MistralForCausalLM", "MixtralForCausalLM", "Phi3ForCausalLM", "Qwen2ForCausalLM",
+    "Qwen3ForCausalLM", "Qwen3MoeForCausalLM",
+)  # fmt: skip
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """What safetensors would say about a file's header (None: readable)."""
+    data = path.read_bytes()
+    if len(data) < 8:
+        return "HeaderTooSmall"
+    size = int.from_bytes(data[:8], "little")
+    if size > len(data) - 8:
+        return "invalid header length"
+    try:
+        header = json.loads(data[8 : 8 + size])
+    except ValueError:
+        return "invalid JSON in header"
+    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"]
+    if max(ends, default=0) > len(data) - 8 - size:
+        return "incomplete metadata, file not fully covered"  # real safetensors' words
+    return None
+
+
 def _model_files(name: str) -> dict[str, bytes]:
-    """Deterministic small files for model ``name``: a config and a weights file whose size
-    (1-5 KiB) differs by model, so disk-usage displays show different numbers."""
+    """Deterministic small files for model ``name``: a config and a valid safetensors file
+    whose size (1-5 KiB) differs by model, so disk-usage displays show different numbers."""
     digest = hashlib.sha256(name.encode()).digest()
     size = 1024 + int.from_bytes(digest[:2], "big") % 4096
+    architecture, positions = KNOWN_CONFIGS.get(name, DEFAULT_CONFIG)
     config = {
         "_name_or_path": name,
-        "architectures": ["SimForCausalLM"],
+        "architectures": [architecture],
         "model_type": "sim",
-        "max_position_embeddings": 32768,
+        "max_position_embeddings": positions,
         "torch_dtype": "bfloat16",
     }
     return {
         "config.json": json.dumps(config, indent=1).encode(),
-        "model.safetensors": (digest * (size // len(digest) + 1))[:size],
+        "model.safetensors": safetensors_bytes(size // 4, digest),
     }
 
 

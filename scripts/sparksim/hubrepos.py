@@ -3,6 +3,8 @@
 Catalog repos hold the same small files the simulated caches are filled with (``hfcache``); a
 ``sparksim/<name>`` repo holds a few small files and one big ``model.safetensors`` generated
 from a repeating pattern (any byte range is cheap to produce; its sha256 is computed once).
+Both are what the simulator's vLLM accepts, as real vLLM would: a Llama config and a
+safetensors file whose header covers the whole file.
 """
 
 from __future__ import annotations
@@ -55,6 +57,34 @@ def _pattern(repo: str) -> bytes:
     return bytes(out[:_PATTERN_LEN])
 
 
+def _safetensors_header(size: int) -> bytes:
+    """The first bytes of a ``size``-byte safetensors file holding one U8 tensor that covers
+    the rest (header length, JSON header padded to 8 bytes)."""
+    header_len = 0
+    while True:
+        data_len = size - 8 - header_len
+        header = json.dumps(
+            {"__metadata__": {"format": "pt"},
+             "weight": {"dtype": "U8", "shape": [data_len], "data_offsets": [0, data_len]}},
+            separators=(",", ":"),
+        ).encode()  # fmt: skip
+        header += b" " * (-len(header) % 8)
+        if len(header) == header_len:
+            return len(header).to_bytes(8, "little") + header
+        header_len = len(header)
+
+
+def _big_bytes(repo: str, size: int, offset: int, length: int) -> bytes:
+    """Bytes ``offset`` to ``offset + length`` of a big file: its safetensors header, then
+    the repo's pattern."""
+    data = _generated(_pattern(repo), offset, length)
+    head = _safetensors_header(size)
+    if offset < len(head):
+        overlap = head[offset : offset + length]
+        data = overlap + data[len(overlap) :]
+    return data
+
+
 def _generated(pattern: bytes, offset: int, length: int) -> bytes:
     parts = []
     while length > 0:
@@ -82,8 +112,8 @@ def build_repo(repo: str, size: int) -> HubRepo:
     name = repo.split("/", 1)[1]
     config = {
         "_name_or_path": repo,
-        "architectures": ["SimForCausalLM"],
-        "model_type": "sim",
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
         "max_position_embeddings": 32768,
         "torch_dtype": "bfloat16",
     }
@@ -112,11 +142,10 @@ def _small(path: str, content: bytes) -> HubFile:
 
 
 def _big(repo: str, path: str, size: int) -> HubFile:
-    pattern = _pattern(repo)
     if size <= HASH_LIMIT:
         digest = hashlib.sha256()
         for offset in range(0, size, 8 * CHUNK):
-            digest.update(_generated(pattern, offset, min(8 * CHUNK, size - offset)))
+            digest.update(_big_bytes(repo, size, offset, min(8 * CHUNK, size - offset)))
         sha = digest.hexdigest()
     else:
         sha = hashlib.sha256(f"unhashed {repo} {size}".encode()).hexdigest()
@@ -127,4 +156,4 @@ def read_file(repo: str, file: HubFile, offset: int, length: int) -> bytes:
     """``length`` bytes of ``file`` from ``offset``."""
     if file.content is not None:
         return file.content[offset : offset + length]
-    return _generated(_pattern(repo), offset, length)
+    return _big_bytes(repo, file.size, offset, length)

@@ -14,8 +14,10 @@ are stored in each container record, and the fake vLLM can only see host paths u
 ``exec CMD…`` checks the image on every node (exit 1 naming the node), refuses when the
 container already runs on any node (the real script would silently reuse it), honours
 ``launch_fail``, creates a container record on every node and starts CMD on the head as the
-container's engine: for ``vllm serve …`` the fake vLLM, detached (new session, output appended
-to the container log), so it survives the SSH session. ``0.0.0.0`` means the head's own
+container's engine: for ``vllm serve …`` the fake vLLM (or, when the simulator was given
+``--vllm-cmd``, that command in place of ``vllm``: the real vLLM), detached (new session, output
+appended to the container log) under ``engine_exec``, so it survives the SSH session and its
+exit is recorded. ``0.0.0.0`` means the head's own
 address. With ``-d`` it returns at once; without, it follows the head's log until the
 container stops, and SIGTERM / SIGHUP / SIGINT (the SSH client going away) stop the cluster on
 every node before it exits: that is why a controller must always pass ``-d``. ``start`` does the same
@@ -28,6 +30,7 @@ Stdlib only: started as ``python -S -m scripts.sparksim.launch_cluster``.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 
@@ -39,10 +42,14 @@ from scripts.sparksim.layout import (
     SimPaths,
     cluster_nodes,
     node_by_host,
+    read_vllm_cmd,
     sim_from_env,
 )
 from scripts.sparksim.procs import spawn_detached
-from scripts.sparksim.vllm_args import is_serve, parse_serve
+from scripts.sparksim.vllm_args import ServeUsageError, is_serve, parse_serve
+
+FAKE_VLLM = "scripts.sparksim.fake_vllm"
+ENGINE_EXEC = "scripts.sparksim.engine_exec"
 
 USAGE = (
     "Usage: launch-cluster.sh [-n head,worker] [-t image] [--name name] [-d] [-e K=V] "
@@ -189,21 +196,24 @@ def _spawn_engine(
         "PYTHONUNBUFFERED": "1",
     }
     info: dict = {"host": head_host}
+    argv = list(opts.command)
     if is_serve(opts.command):
         try:
             serve = parse_serve(opts.command[2:])
-        except ValueError as err:
-            containers.log(head, opts.name, f"vllm serve: error: {err}")
-            return info
-        argv = [sys.executable, "-m", "scripts.sparksim.fake_vllm", *opts.command[1:]]
-        info.update(
-            host=serve.bind_host(head_host),
-            port=serve.port,
-            served_name=serve.served_name,
-            model=serve.model,
-        )
-    else:
-        argv = list(opts.command)
+            info.update(
+                host=serve.bind_host(head_host),
+                port=serve.port,
+                served_name=serve.served_name,
+                model=serve.model,
+            )
+        except ServeUsageError:
+            pass  # the engine prints argparse's refusal into the log and exits 2
+        vllm_cmd = read_vllm_cmd(paths)
+        engine = shlex.split(vllm_cmd) if vllm_cmd else [sys.executable, "-m", FAKE_VLLM]
+        argv = [*engine, *opts.command[1:]]
+    # The engine runs under a wrapper that records its exit, as `docker exec -d … bash -c` does.
+    exit_file, pid_file = head.engine_exit(opts.name), head.engine_pid(opts.name)
+    argv = [sys.executable, "-S", "-m", ENGINE_EXEC, str(exit_file), str(pid_file), *argv]
     try:
         info["pid"] = spawn_detached(
             argv, env=env, cwd=head.home, log=head.container_log(opts.name), pid_dir=paths.pids

@@ -115,6 +115,14 @@ class NodePaths:
     def container_log(self, container: str) -> Path:
         return self.containers / f"{container}.log"
 
+    def engine_pid(self, container: str) -> Path:
+        """The pid (and process group) of the container's engine wrapper, written by it."""
+        return self.containers / f"{container}.engine-pid"
+
+    def engine_exit(self, container: str) -> Path:
+        """``{pid, exit_code, exited_at}`` once the container's engine process has exited."""
+        return self.containers / f"{container}.exit"
+
 
 class SimPaths:
     """The on-disk places shared by the whole simulated cluster."""
@@ -208,6 +216,12 @@ def node_by_host(paths: SimPaths, host: str) -> dict[str, Any] | None:
 
 
 DEFAULT_SETTINGS: dict[str, float] = {"load_time": 3.0, "token_rate": 50.0}
+
+
+def read_vllm_cmd(paths: SimPaths) -> str:
+    """The command that replaces ``vllm`` in a launched ``vllm serve`` ("" = the fake)."""
+    data = read_json(paths.settings, {}) or {}
+    return str(data.get("vllm_cmd") or "")
 
 
 def read_settings(paths: SimPaths) -> dict[str, float]:

@@ -85,9 +85,14 @@ def write_cluster(paths: SimPaths, nodes: list[dict]) -> None:
     write_json(paths.cluster, {"nodes": nodes})
 
 
-def write_settings(paths: SimPaths, *, load_time: float, token_rate: float) -> None:
-    """Settings the next fake vLLM start reads (load time, token rate)."""
-    write_json(paths.settings, {"load_time": float(load_time), "token_rate": float(token_rate)})
+def write_settings(
+    paths: SimPaths, *, load_time: float, token_rate: float, vllm_cmd: str = ""
+) -> None:
+    """Settings the next engine start reads (load time, token rate, the vLLM command)."""
+    write_json(
+        paths.settings,
+        {"load_time": float(load_time), "token_rate": float(token_rate), "vllm_cmd": vllm_cmd},
+    )
 
 
 def provision_shared(paths: SimPaths) -> Path:

@@ -84,6 +84,7 @@ class SparkSim:
         vllm_port: int | None = None,
         ssh: str = "asyncssh",
         hub_model_size: int = hfhub.DEFAULT_SIZE,
+        vllm_cmd: str = "",
     ) -> None:
         if not 1 <= nodes <= 200 or not 1 <= first_host <= 254 - nodes:
             raise ValueError("nodes must be 1-200 and fit in 127.0.0.1-254")
@@ -91,6 +92,8 @@ class SparkSim:
         self.paths = SimPaths(self.root)
         self.catalog = catalog
         self._load_time, self._token_rate = load_time, token_rate
+        # The command replacing `vllm` in a launched `vllm serve …` ("" = the fake vLLM).
+        self.vllm_cmd = vllm_cmd
         self.nodes = [
             SimNode(f"spark{i + 1}", f"127.0.0.{first_host + i}", self.paths.node(f"spark{i + 1}"))
             for i in range(nodes)
@@ -126,7 +129,7 @@ class SparkSim:
         self.root.mkdir(parents=True, exist_ok=True)
         client_key = self._key(self.paths.client_key)
         provision.provision_shared(self.paths)
-        provision.write_settings(self.paths, load_time=self._load_time, token_rate=self._token_rate)
+        self._write_settings()
         python = sys.executable  # absolute: the fakes run with exactly this interpreter
         if self.openssh is not None:  # hosts, users, and an interpreter those users can run
             python = await asyncio.to_thread(self.openssh.prepare, self.nodes, python)
@@ -327,12 +330,20 @@ class SparkSim:
     def set_load_time(self, seconds: float) -> None:
         """Load time of the next fake vLLM start."""
         self._load_time = seconds
-        provision.write_settings(self.paths, load_time=seconds, token_rate=self._token_rate)
+        self._write_settings()
 
     def set_token_rate(self, tokens_per_s: float) -> None:
         """Token rate of the next fake vLLM start."""
         self._token_rate = tokens_per_s
-        provision.write_settings(self.paths, load_time=self._load_time, token_rate=tokens_per_s)
+        self._write_settings()
+
+    def _write_settings(self) -> None:
+        provision.write_settings(
+            self.paths,
+            load_time=self._load_time,
+            token_rate=self._token_rate,
+            vllm_cmd=self.vllm_cmd,
+        )
 
     def inject(self, node_name: str, fault: str, **params: Any) -> None:
         """Set ``fault`` on a node (see ``faults`` for names and params). Raises KeyError for
@@ -371,6 +382,11 @@ class SparkSim:
         """``time.time()`` at which the live fake vLLM turned healthy (None: none is)."""
         state = self._live_engine()
         return state.get("healthy_at") if state else None
+
+    def engine_exit(self, container: str = "vllm_node") -> dict[str, Any] | None:
+        """``{pid, exit_code, exited_at}`` once the head's engine process has exited (its
+        wrapper records it), else None."""
+        return read_json(self.head.paths.engine_exit(container))
 
     def container_running(self, node_name: str, container: str | None = None) -> bool:
         """True when a container record (``container``, or any) is running on the node;

@@ -11,12 +11,13 @@ import pytest
 import yaml
 
 import app.atomic
+from scripts.sparksim import hfcache
 from tests.cluster import ClusterHarness, running_app, sim_config
 
 
 def local_model_dir(sim: Any, name: str) -> Path:
     path = Path(sim.config_dict()["models"]["local_roots"][0]) / name
-    path.mkdir(parents=True, exist_ok=True)
+    hfcache.create_local_model(path)  # weights too: vLLM refuses a directory without them
     (path / "config.json").write_text('{"architectures": ["Gemma3ForCausalLM"]}')
     return path
 

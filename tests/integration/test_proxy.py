@@ -371,3 +371,30 @@ async def test_unsafe_headers_are_filtered_both_ways(spark_app: Any) -> None:
     # The client's own negotiation goes up, not the upstream library's defaults.
     assert request[b"accept-encoding"] == b"identity"
     assert request[b"user-agent"].startswith(b"python-httpx/")
+
+
+async def test_headers_reach_the_client_before_the_first_token(spark_app: Any) -> None:
+    """vLLM answers a stream's headers before its first token; the proxy must not hold them
+    until the body starts (the client's time to first byte would include the model's wait)."""
+    release = asyncio.Event()
+
+    async def thinks(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-type", b"text/event-stream"), (b"x-request-id", b"r1")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await release.wait()  # the model is still thinking
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+
+    async with serve(thinks) as url:
+        async with spark_app(backend_config(url)) as c:
+            async with (
+                asyncio.timeout(10),
+                c.stream("POST", "/v1/chat/completions", json=CHAT) as r,
+            ):
+                # Here only the head has arrived: the backend has not sent a body byte yet.
+                assert r.status_code == 200
+                assert r.headers["x-request-id"] == "r1"
+                assert not release.is_set()
+                release.set()
+                assert await r.aread() == b"data: [DONE]\n\n"

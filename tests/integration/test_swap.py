@@ -265,7 +265,8 @@ async def test_restart_finds_running_model(sim: Any) -> None:
 
 
 async def test_hostile_knobs_reach_the_simulator_literally(sim: Any, tmp_path: Path) -> None:
-    hostile = ["--trust-remote-code", "--chat-template=$(touch${IFS}/tmp/pwned)", "`reboot`", "a;b"]
+    # Values of flags vLLM has: a stray word would be an argparse refusal (and a failed swap).
+    hostile = ["--trust-remote-code", "--chat-template=$(touch${IFS}/tmp/pwned)", "--tokenizer", "`reboot`", "--revision", "a;b"]  # fmt: skip
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(
         "models:\n"

@@ -80,7 +80,12 @@ async def test_extra_args_arrive_as_literal_arguments(cluster: ClusterHarness) -
     )
     assert r.status_code == 200, r.text
     done = await cluster.swap_and_wait("gemma-3-27b")
-    assert done["state"] == "ready", done
+    # vLLM knows --chat-template and refuses the rest, quoting them as it received them: the
+    # strongest proof that they arrived as literal arguments, unexpanded.
+    assert done["state"] == "failed", done
+    assert done["error"] == (
+        "vLLM refused the launch: unrecognized arguments: " + " ".join(LITERAL_EXTRA_ARGS[1:])
+    )
     record: dict[str, Any] = json.loads(
         (cluster.sim.node("spark1").paths.containers / "vllm_node.json").read_text()
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.cluster import commands as cmd
@@ -153,3 +155,23 @@ def test_remote_commands_quote_what_they_are_given() -> None:
         )
     )
     assert rsync.endswith("-- models--a--b/ 'nvidia@[fe80::1]:/data/hf/hub/models--a--b/'")
+
+
+def test_the_fake_hubs_generated_weights_are_what_the_fake_vllm_accepts(tmp_path: Path) -> None:
+    """A ``sparksim/*`` repo is loadable: a supported architecture and a safetensors file
+    whose header covers the whole file (else every Download-then-swap would be refused)."""
+    import json as _json
+
+    from scripts.sparksim import hfcache, hubrepos
+
+    repo = hubrepos.build_repo("sparksim/anything", 3 * 1024 * 1024 + 5)
+    big = repo.file("model.safetensors")
+    config = repo.file("config.json")
+    assert big is not None and config is not None and config.content is not None
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(hubrepos.read_file(repo.repo, big, 0, big.size))
+    assert target.stat().st_size == big.size
+    assert hfcache.safetensors_problem(target) is None
+    assert _json.loads(config.content)["architectures"][0] in hfcache.SUPPORTED_ARCHITECTURES
+    target.write_bytes(target.read_bytes()[: big.size // 2])
+    assert hfcache.safetensors_problem(target) == "incomplete metadata, file not fully covered"

@@ -5,7 +5,7 @@ import { byId, fill, h, pill, reconcile } from "./dom.js";
 import { state, watch } from "./store.js";
 
 const KIND_LABEL = { vllm: "vLLM", openai: "OpenAI-compatible", http: "HTTP", qdrant: "Qdrant" };
-const TONE = { up: "ok", down: "bad" };
+const TONE = { up: "ok", down: "bad", loading: "info" };
 
 function tiles() {
   const endpoints = new Map((state.endpoints || []).map((e) => [e.key, e]));
