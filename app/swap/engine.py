@@ -15,7 +15,10 @@ Guarantees:
   ``Locked`` (HTTP 423). Dry runs skip the gate, touch nothing and fire no webhook.
 * Any failure ends the job ``failed`` with a returncode, one sentence of error and the log tail;
   the webhook fires for ``ready`` and ``failed`` of real swaps only.
-* ``cancel`` works in every phase: it stops the swap task and leaves the cluster stopped.
+* ``cancel`` works in every phase: it stops the swap task and leaves the cluster stopped. It is
+  idempotent.
+* Every job reaches exactly one terminal state whatever arrives when (a cancel before the task's
+  first step, a repeated cancel, a shutdown during a cleanup); the guard is always released.
 
 The phases themselves run in :mod:`app.swap.phases`; what the head serves is owned by
 :class:`~app.swap.running.ServedModel`, which the engine writes as the cluster changes.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -59,6 +63,10 @@ from app.swap.settings import Timings
 from app.swap.traffic import NoTraffic, Traffic
 
 log = logging.getLogger("spark_control.swap")
+
+STOPPED_MESSAGE = "Spark Control stopped while the swap was running."
+CANCELLED_MESSAGE = "The swap was cancelled."
+INTERNAL_MESSAGE = "The swap failed because of an internal error; see the Spark Control log."
 
 
 class SwapEngine:
@@ -222,13 +230,8 @@ class SwapEngine:
             self._run(job, plan, previous), name=f"swap-{job.job_id}"
         )
         self._tasks[job.job_id] = task
-        task.add_done_callback(self._forget_task)
+        task.add_done_callback(functools.partial(self._task_done, job))
         return job.view()
-
-    def _forget_task(self, task: asyncio.Task[None]) -> None:
-        for job_id, known in list(self._tasks.items()):
-            if known is task:
-                del self._tasks[job_id]
 
     def _save(self, job: JobRecord) -> None:
         if self._journal is not None:
@@ -238,10 +241,19 @@ class SwapEngine:
                 log.exception("could not record swap %s in the history", job.job_id)
 
     def cancel(self, job_id: str) -> Job:
-        """Cancel a queued or running job; raises JobNotFound / JobFinished."""
+        """Cancel a queued or running job and return it; raises JobNotFound, and JobFinished
+        for a job that already ended ``ready`` or ``failed``.
+
+        Idempotent: the swap task is cancelled once, by the first call; a repeated cancel (a
+        double click, a retrying client) — while the cancellation is being carried out or
+        after the job ended ``cancelled`` — returns the same job and changes nothing. A second
+        ``task.cancel()`` would land inside the cancellation's own cleanup."""
         job = self.job(job_id)
+        if job.state == JobState.CANCELLED or (job.cancel_requested and not job.terminal):
+            return job.view()
         if job.terminal:
             raise JobFinished(job_id, job.state.value)
+        job.cancel_requested = True
         task = self._tasks.get(job_id)
         if task is not None:
             task.cancel()
@@ -273,12 +285,7 @@ class SwapEngine:
             await self._fail(job, err.message, 255, previous)
         except Exception:
             log.exception("swap %s failed unexpectedly", job.job_id)
-            await self._fail(
-                job,
-                "The swap failed because of an internal error; see the Spark Control log.",
-                1,
-                previous,
-            )
+            await self._fail(job, INTERNAL_MESSAGE, 1, previous)
         else:
             job.finish(JobState.READY, returncode=0)
             self._served.set(plan.model.key, ModelState.READY, plan.model.served_name)
@@ -287,18 +294,44 @@ class SwapEngine:
             self._notify(job, "swap_complete")
             log.info("swap %s → %s: ready", job.job_id, job.model_key)
         finally:
-            # Held requests never outlive the swap (already answered on every normal path).
-            self.traffic.swap_ended(job.state == JobState.READY, job.error or "it was stopped")
-            if self._active is job:
-                self._active = None
-            self._served.swap_ended(job.job_id)
-            if job.terminal:
-                self._save(job)
-            if self._metrics is not None and job.terminal:
-                self._metrics.swap_finished(
-                    job.state.value, self._clock.monotonic() - job.started_mono
-                )
-                self._metrics.swap_phases(job.phase_seconds())
+            # Whatever escaped the handlers above (a shutdown landing in a failure's or a
+            # cancel's cleanup), the job ends here and the guard is released before anyone
+            # woken by ``job.finished`` runs.
+            self._settle(job)
+
+    def _task_done(self, job: JobRecord, _task: asyncio.Task[None]) -> None:
+        """The swap task ended, by whatever path. A task cancelled before its first step never
+        ran ``_run`` at all (so no ``finally`` of its own ran): settle the job here."""
+        self._tasks.pop(job.job_id, None)
+        self._settle(job)
+
+    def _settle(self, job: JobRecord) -> None:
+        """Release the single-flight guard, make sure ``job`` has its one terminal state, and
+        record its outcome once. Synchronous and idempotent: called from ``_run``'s
+        ``finally`` and from the task's done callback."""
+        if self._active is job:
+            self._active = None
+        self._served.swap_ended(job.job_id)
+        # Held proxy requests never outlive the swap (already answered on every normal path).
+        self.traffic.swap_ended(job.state == JobState.READY, job.error or "it was stopped")
+        if job.settled:
+            return
+        job.settled = True
+        if not job.terminal:
+            if self._shutting_down:
+                job.finish(JobState.FAILED, returncode=1, error=STOPPED_MESSAGE)
+            elif job.cancel_requested:
+                job.finish(JobState.CANCELLED, error=CANCELLED_MESSAGE)
+            else:  # not reachable by design; never leave a job running forever if it is
+                job.finish(JobState.FAILED, returncode=1, error=INTERNAL_MESSAGE)
+            self._publish(job)
+            if job.state == JobState.FAILED:
+                self._notify(job, "swap_failed")
+            log.info("swap %s → %s: %s (interrupted)", job.job_id, job.model_key, job.state.value)
+        self._save(job)
+        if self._metrics is not None:
+            self._metrics.swap_finished(job.state.value, self._clock.monotonic() - job.started_mono)
+            self._metrics.swap_phases(job.phase_seconds())
 
     async def _fail(
         self, job: JobRecord, message: str, returncode: int, previous: RunningModel | None = None
@@ -372,24 +405,28 @@ class SwapEngine:
         return RolledBack(model_key=key, ready=ready)
 
     async def _cancelled(self, job: JobRecord, plan: SwapPlan) -> None:
+        """End a cancelled swap: after the cluster was touched, leave it stopped (not
+        half-launched), bounded by ``cleanup_timeout_s``. At shutdown nothing is cleaned up
+        (the cluster keeps running with ``-d``); a shutdown that lands during the cleanup
+        abandons it and propagates, and ``_settle`` ends the job."""
         if self._shutting_down:
-            job.finish(
-                JobState.FAILED,
-                returncode=1,
-                error="Spark Control stopped while the swap was running.",
-            )
-            self._publish(job)
-            return
+            return  # _settle ends the job as stopped
         self.traffic.swap_ended(False, "The swap was cancelled.")
-        touched = job.phase not in (None, Phase.PREFLIGHT)
-        if touched:
-            # Leave the cluster stopped, not half-launched. Shielded: this must finish even
-            # though our task was cancelled.
-            with contextlib.suppress(Exception):
+        if job.phase not in (None, Phase.PREFLIGHT):
+            cleanup = asyncio.ensure_future(self._phases.stopper.stop_quietly(plan))
+            try:
                 async with asyncio.timeout(self.timings.cleanup_timeout_s):
-                    await asyncio.shield(self._phases.stopper.stop_quietly(plan))
+                    # Shielded so the cleanup's SSH commands are never interrupted halfway by
+                    # anything but the timeout or a shutdown (which cancels it below).
+                    await asyncio.shield(cleanup)
+            except TimeoutError:
+                log.warning("swap %s: the cancel's cleanup timed out", job.job_id)
+            except Exception:
+                log.exception("swap %s: the cancel's cleanup failed", job.job_id)
+            finally:
+                cleanup.cancel()  # a no-op once it finished
             self._served.set(None, ModelState.STOPPED)
-        job.finish(JobState.CANCELLED, error="The swap was cancelled.")
+        job.finish(JobState.CANCELLED, error=CANCELLED_MESSAGE)
         self._publish(job)
         log.info("swap %s → %s: cancelled", job.job_id, job.model_key)
 
