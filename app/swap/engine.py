@@ -14,9 +14,10 @@ Guarantees:
 * A real swap first passes the lock gate (``SwapLock.ensure_swap_allowed``), which raises
   ``Locked`` (HTTP 423). Dry runs skip the gate, touch nothing and fire no webhook.
 * Any failure ends the job ``failed`` with a returncode, one sentence of error and the log tail;
-  the webhook fires for ``ready`` and ``failed`` of real swaps only.
+  the webhook fires after every real swap: ``swap_complete`` for ``ready``, ``swap_failed`` for
+  ``failed`` and ``cancelled`` (a cancel or a shutdown adds a ``reason``). Dry runs never fire.
 * ``cancel`` works in every phase: it stops the swap task and leaves the cluster stopped. It is
-  idempotent.
+  gated by the lock like a swap, and idempotent.
 * Every job reaches exactly one terminal state whatever arrives when (a cancel before the task's
   first step, a repeated cancel, a shutdown during a cleanup); the guard is always released.
 
@@ -64,8 +65,8 @@ from app.swap.traffic import NoTraffic, Traffic
 
 log = logging.getLogger("spark_control.swap")
 
-STOPPED_MESSAGE = "Spark Control stopped while the swap was running."
-CANCELLED_MESSAGE = "The swap was cancelled."
+# The webhook's ``reason`` when a shutdown interrupts a swap (the job's error adds a period).
+STOPPED_REASON = "Spark Control stopped while the swap was running"
 INTERNAL_MESSAGE = "The swap failed because of an internal error; see the Spark Control log."
 
 
@@ -240,20 +241,29 @@ class SwapEngine:
             except Exception:  # the history is a record; it must never break a swap
                 log.exception("could not record swap %s in the history", job.job_id)
 
-    def cancel(self, job_id: str) -> Job:
-        """Cancel a queued or running job and return it; raises JobNotFound, and JobFinished
-        for a job that already ended ``ready`` or ``failed``.
+    def cancel(self, job_id: str, *, token: str | None = None) -> Job:
+        """Cancel a queued or running job and return it. Raises JobNotFound; JobFinished for a
+        job that already ended ``ready`` or ``failed``; ``Locked`` (HTTP 423) while the swap
+        lock is held and ``token`` is not its token — a cancel changes what runs (it leaves
+        the cluster stopped), so the lock covers it exactly as it covers a swap.
 
         Idempotent: the swap task is cancelled once, by the first call; a repeated cancel (a
         double click, a retrying client) — while the cancellation is being carried out or
         after the job ended ``cancelled`` — returns the same job and changes nothing. A second
         ``task.cancel()`` would land inside the cancellation's own cleanup."""
         job = self.job(job_id)
-        if job.state == JobState.CANCELLED or (job.cancel_requested and not job.terminal):
+        if job.state == JobState.CANCELLED:
             return job.view()
         if job.terminal:
             raise JobFinished(job_id, job.state.value)
+        self._lock.ensure_swap_allowed(token)
+        if job.cancel_requested:
+            return job.view()
+        lock = self._lock.status()
         job.cancel_requested = True
+        job.cancel_reason = (
+            f"cancelled by {lock.holder}" if lock.held else "cancelled from the dashboard"
+        )
         task = self._tasks.get(job_id)
         if task is not None:
             task.cancel()
@@ -318,15 +328,18 @@ class SwapEngine:
             return
         job.settled = True
         if not job.terminal:
+            reason: str | None
             if self._shutting_down:
-                job.finish(JobState.FAILED, returncode=1, error=STOPPED_MESSAGE)
+                job.finish(JobState.FAILED, returncode=1, error=f"{STOPPED_REASON}.")
+                reason = STOPPED_REASON
             elif job.cancel_requested:
-                job.finish(JobState.CANCELLED, error=CANCELLED_MESSAGE)
+                reason = job.cancel_reason or "cancelled"
+                job.finish(JobState.CANCELLED, error=f"The swap was {reason}.")
             else:  # not reachable by design; never leave a job running forever if it is
                 job.finish(JobState.FAILED, returncode=1, error=INTERNAL_MESSAGE)
+                reason = None
             self._publish(job)
-            if job.state == JobState.FAILED:
-                self._notify(job, "swap_failed")
+            self._notify(job, "swap_failed", reason=reason)
             log.info("swap %s → %s: %s (interrupted)", job.job_id, job.model_key, job.state.value)
         self._save(job)
         if self._metrics is not None:
@@ -426,12 +439,14 @@ class SwapEngine:
             finally:
                 cleanup.cancel()  # a no-op once it finished
             self._served.set(None, ModelState.STOPPED)
-        job.finish(JobState.CANCELLED, error=CANCELLED_MESSAGE)
+        reason = job.cancel_reason or "cancelled"
+        job.finish(JobState.CANCELLED, error=f"The swap was {reason}.")
         self._publish(job)
-        log.info("swap %s → %s: cancelled", job.job_id, job.model_key)
+        self._notify(job, "swap_failed", reason=reason)
+        log.info("swap %s → %s: %s", job.job_id, job.model_key, reason)
 
-    def _notify(self, job: JobRecord, event: SwapOutcome) -> None:
-        self._webhook.notify(swap_event(job, event))
+    def _notify(self, job: JobRecord, event: SwapOutcome, *, reason: str | None = None) -> None:
+        self._webhook.notify(swap_event(job, event, reason=reason))
 
     # --- lifecycle -------------------------------------------------------------------------
 

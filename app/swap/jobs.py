@@ -164,6 +164,7 @@ class JobRecord:
         self.commands: list[PlannedCommand] | None = None
         self.origin = origin or Origin(kind="api")
         self.cancel_requested = False
+        self.cancel_reason: str | None = None  # "cancelled by <holder>" / "... from the dashboard"
         self.settled = False  # the engine released its guard and recorded the outcome
         self._clock = clock
         self._phase_started: float | None = None
