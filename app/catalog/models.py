@@ -79,6 +79,9 @@ class ModelDef(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             problem = local_path_problem(self.local_path)
             if problem:
                 raise ValueError(f"local_path: {problem}")
+            if self.local_path.endswith("/"):
+                # Stored (and compared, mounted, shown) without the slash, never as given.
+                msgspec.structs.force_setattr(self, "local_path", self.local_path.rstrip("/"))
 
     @property
     def local(self) -> bool:

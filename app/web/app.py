@@ -16,6 +16,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from app import __version__
 from app.logs import install_redaction
 from app.runtime import Runtime
+from app.web.body import ApiRequest
 from app.web.errors import exception_handlers
 from app.web.guards import same_origin_middleware
 from app.web.routes import route_handlers
@@ -41,6 +42,7 @@ def create_app(runtime: Runtime) -> Litestar:
         middleware=[same_origin_middleware],
         allowed_hosts=AllowedHostsConfig(allowed_hosts=allowed) if allowed else None,
         request_max_body_size=JSON_BODY_LIMIT,
+        request_class=ApiRequest,
         openapi_config=OpenAPIConfig(
             title="Spark Control",
             version=__version__,

@@ -59,6 +59,9 @@ def validation_detail(exc: ValidationException) -> str:
     for item in extra:
         if not isinstance(item, dict):
             continue
+        if item.get("source") == "body" and item.get("message") == f"'{item.get('key')}'":
+            # Litestar's word for "no body at all" is the KeyError of the missing argument.
+            return EMPTY_BODY
         key = item.get("key")
         message = _clean(str(item.get("message", "invalid value")))
         path = re.search(r"- at `\$\.?([^`]*)`", str(item.get("message", "")))
@@ -82,6 +85,8 @@ def validation_detail(exc: ValidationException) -> str:
         )
     return "Invalid request: " + "; ".join(parts)
 
+
+EMPTY_BODY = "The request body is empty; send a JSON object."
 
 _DECODE_HINTS = re.compile(r"json|truncated|invalid character|decode|trailing characters", re.I)
 
