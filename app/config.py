@@ -38,8 +38,8 @@ IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")
 # A hostname or an IPv4/IPv6 literal; nothing a shell or ssh would interpret.
 HOST = r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$"
 SSH_USER = r"^[a-z_][a-z0-9_.-]{0,31}$"
-# A remote directory: absolute or ~/relative, printable, no newlines.
-REMOTE_DIR = re.compile(r"^(~|~/[^\n\x00]*|/[^\n\x00]*)$")
+# A remote directory: absolute or ~/relative, no control characters (NUL and newlines included).
+REMOTE_DIR = re.compile(r"^(~|~/[^\x00-\x1f\x7f]*|/[^\x00-\x1f\x7f]*)$")
 
 DEFAULT_VLLM_PORT = 8888
 DEFAULT_CONTAINER = "vllm_node"

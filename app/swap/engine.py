@@ -40,6 +40,7 @@ import msgspec
 from app.catalog.models import ModelDef
 from app.catalog.store import Catalog
 from app.clock import Clock
+from app.cluster.commands import UnsafeArgument
 from app.cluster.ssh import SshError, SshTransport
 from app.config import Config
 from app.coordination.lock import SwapLock
@@ -293,6 +294,8 @@ class SwapEngine:
             await self._fail(job, failure.message, failure.returncode, previous)
         except SshError as err:
             await self._fail(job, err.message, 255, previous)
+        except UnsafeArgument as err:
+            await self._fail(job, str(err), 1, previous)
         except Exception:
             log.exception("swap %s failed unexpectedly", job.job_id)
             await self._fail(job, INTERNAL_MESSAGE, 1, previous)

@@ -11,6 +11,7 @@ import asyncio
 
 import msgspec
 
+from app.catalog.local_paths import LocalPathRefused, check_on_node
 from app.cluster.ssh import CommandResult, SshError, SshTransport
 from app.swap.plan import SwapPlan
 
@@ -63,12 +64,25 @@ def _free_kib(df_output: str) -> int | None:
         return None
 
 
+async def _local_path_check(ssh: SshTransport, plan: SwapPlan, node: str) -> Check:
+    """The local model directory, resolved again on ``node`` with every symlink followed: a
+    symlink swapped in after the model was added must not lead outside the model roots."""
+    path = plan.model.local_path or ""
+    try:
+        await check_on_node(ssh, node, path, plan.config.models.local_roots)
+    except LocalPathRefused as refused:
+        return Check(f"local path {node}", False, str(refused))
+    return Check(f"local path {node}", True, f"{path} is inside the model roots")
+
+
 async def node_checks(ssh: SshTransport, plan: SwapPlan, node: str, *, head: bool) -> list[Check]:
     """Every check for one node; if SSH fails, one failed ``ssh`` check says why."""
     reach = await _run(ssh, node, "true")
     if isinstance(reach, SshError):
         return [Check(f"ssh {node}", False, reach.message)]
     checks = [Check(f"ssh {node}", True, "reachable")]
+    if plan.model.local_path is not None:
+        checks.append(await _local_path_check(ssh, plan, node))
     commands = {
         "image": plan.image_check(),
         "weights": plan.weights_check(),
