@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             log_config=None,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             server_header=False,
+            # The app decides itself whose X-Forwarded-* count (server.trusted_proxies); the
+            # client address it sees must stay the TCP peer's.
+            proxy_headers=False,
         )
     )
     server.run()

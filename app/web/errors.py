@@ -19,7 +19,16 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.cluster.ssh import SshError
-from app.errors import Conflict, Forbidden, Invalid, LockedOut, NotFound, Unavailable, UserError
+from app.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    LockedOut,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    UserError,
+)
 
 log = logging.getLogger("spark_control.http")
 
@@ -27,6 +36,7 @@ log = logging.getLogger("spark_control.http")
 # Each refusal kind's status (the kinds are disjoint: a refusal is of exactly one).
 STATUS_OF: dict[type[UserError], int] = {
     Invalid: 400,
+    Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
