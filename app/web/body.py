@@ -10,17 +10,24 @@ request class; its ``json()`` refuses both up front, with one sentence:
   than four; the cap also bounds the decoder's work on a hostile body).
 
 The checks are linear in the body size, which the app already caps (1 MiB).
+
+A client that goes away in the middle of its body is not a server error either: ``stream()``
+raises :class:`ClientDisconnected` (logged at INFO by the error mapping) instead of Litestar's
+``InternalServerException``, which would be logged as an HTTP 500.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncGenerator
 from itertools import accumulate
 from typing import Any
 
 from litestar import Request
+from litestar.exceptions import InternalServerException
 
 from app.errors import Invalid
+from app.web.errors import ClientDisconnected
 
 MAX_JSON_DEPTH = 32
 
@@ -48,8 +55,21 @@ def json_body_problem(body: bytes) -> str | None:
     return None
 
 
+# Litestar's detail for an ``http.disconnect`` received while the body is being read.
+_DISCONNECTED = "client disconnected prematurely"
+
+
 class ApiRequest(Request[Any, Any, Any]):
     """The app's request class: ``json()`` refuses a malformed body (``Invalid``, a 400)."""
+
+    async def stream(self) -> AsyncGenerator[bytes, None]:
+        try:
+            async for chunk in super().stream():
+                yield chunk
+        except InternalServerException as exc:
+            if exc.detail == _DISCONNECTED:
+                raise ClientDisconnected() from None
+            raise
 
     async def json(self) -> Any:
         problem = json_body_problem(await self.body())

@@ -45,6 +45,11 @@ STATUS_OF: dict[type[UserError], int] = {
 }
 
 
+class ClientDisconnected(Exception):
+    """The client closed the connection before its request body was complete (raised by
+    ``app.web.body.ApiRequest``; logged at INFO, never as an error)."""
+
+
 def _json(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response[Any]:
@@ -151,6 +156,12 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     return _json(status, {"detail": detail}, headers=getattr(exc, "headers", None))
 
 
+def client_disconnected_handler(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
+    """The client left mid-body: nothing went wrong here, and nobody reads the answer."""
+    log.info("client closed the connection while sending %s %s", request.method, request.url.path)
+    return _json(400, {"detail": "The request body was not received completely."})
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, {"detail": "Internal error."})
@@ -160,6 +171,7 @@ def exception_handlers() -> dict[Any, Any]:
     return {
         UserError: user_error_handler,
         SshError: ssh_error_handler,
+        ClientDisconnected: client_disconnected_handler,
         ValidationException: validation_error_handler,
         HTTPException: http_error_handler,
         Exception: internal_error_handler,

@@ -155,7 +155,7 @@ def stream_job(job_id: JobId, rt: Rt, request: Request[Any, Any, Any]) -> Server
         async for event in job.follow(after):
             yield heartbeat() if event is None else message(event.event, event.data, event.id)
 
-    return sse_response(events())
+    return sse_response(events(), closing=rt.closing)
 
 
 @post(
