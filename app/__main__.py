@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 
@@ -15,6 +17,20 @@ from app.config import CONFIG_ENV, ConfigError, load_config
 from app.logs import configure_logging
 
 GRACEFUL_SHUTDOWN_S = 5
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app the moment a stop signal arrives: uvicorn then waits
+    up to ``GRACEFUL_SHUTDOWN_S`` for open connections, and the app's event streams must end
+    in that time rather than be cancelled (logged as an error)."""
+
+    def __init__(self, config: uvicorn.Config, *, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,15 +57,20 @@ def main(argv: list[str] | None = None) -> int:
     from app.runtime import Runtime
     from app.web import create_app
 
-    server = uvicorn.Server(
+    runtime = Runtime(config)
+    server = _Server(
         uvicorn.Config(
-            create_app(Runtime(config)),
+            create_app(runtime),
             host=args.host,
             port=args.port,
             log_config=None,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             server_header=False,
-        )
+            # The app decides itself whose X-Forwarded-* count (server.trusted_proxies); the
+            # client address it sees must stay the TCP peer's.
+            proxy_headers=False,
+        ),
+        on_exit=runtime.begin_shutdown,
     )
     server.run()
     return 0

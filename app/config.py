@@ -17,6 +17,7 @@ Nothing here is read at import time.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import typing
@@ -38,8 +39,8 @@ IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")
 # A hostname or an IPv4/IPv6 literal; nothing a shell or ssh would interpret.
 HOST = r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$"
 SSH_USER = r"^[a-z_][a-z0-9_.-]{0,31}$"
-# A remote directory: absolute or ~/relative, printable, no newlines.
-REMOTE_DIR = re.compile(r"^(~|~/[^\n\x00]*|/[^\n\x00]*)$")
+# A remote directory: absolute or ~/relative, no control characters (NUL and newlines included).
+REMOTE_DIR = re.compile(r"^(~|~/[^\x00-\x1f\x7f]*|/[^\x00-\x1f\x7f]*)$")
 # The Hugging Face hub's base URL: http(s), a host, an optional port and path; nothing else.
 HF_ENDPOINT = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]{1,253}(/[A-Za-z0-9._~/-]{0,200})?$")
 
@@ -153,8 +154,37 @@ class LimitsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
 
 
+# Loopback, and the StartOS 0.4 bridge gateway: StartOS's reverse proxy connects to the service
+# container from the host side of lxcbr0, 10.0.3.1 (docs/CONFIG-ADDITIONS.md).
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.0/8", "::1", "10.0.3.1")
+# An allowed_hosts entry: "*", "*.domain" or a host name / IP literal, optionally with a port.
+ALLOWED_HOST = re.compile(
+    r"^(\*|(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_.-]{0,252}[A-Za-z0-9_])?\.?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?)$"
+)
+API_KEY_NAME = r"^[A-Za-z0-9][A-Za-z0-9 _.@-]{0,63}$"
+
+
+class ApiKey(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """An API key: only its SHA-256 is configured, never the key itself. ``scope``: ``read``
+    (GET on /api, and /v1), ``operate`` (+ swaps, cancels, the lock, schedules), ``admin``
+    (+ catalog changes and deleting weights)."""
+
+    name: Annotated[str, msgspec.Meta(pattern=API_KEY_NAME)]
+    key_sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{64}$")]
+    scope: Literal["read", "operate", "admin"] = "read"
+
+    def __repr__(self) -> str:
+        return f"ApiKey(name={self.name!r}, scope={self.scope!r})"
+
+
 class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``allowed_hosts``: names served besides the defaults (``app.web.hosts``);
+    ``trusted_proxies``: peers whose X-Forwarded-* headers count; ``api_keys``: when
+    non-empty, /api and /v1 need a key (``app.web.auth``)."""
+
     allowed_hosts: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    api_keys: tuple[ApiKey, ...] = ()
 
 
 class SwapSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -402,6 +432,29 @@ def _check_unique_sparks(config: Config) -> None:
         seen.add(spark.name)
 
 
+def _check_server(server: ServerSettings) -> None:
+    for index, entry in enumerate(server.allowed_hosts):
+        if not ALLOWED_HOST.fullmatch(entry.strip()):
+            raise ConfigError(
+                f"config: $.server.allowed_hosts[{index}]: {entry[:60]!r} is not a host name, "
+                "'*.domain' or '*'"
+            )
+    for index, entry in enumerate(server.trusted_proxies):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"config: $.server.trusted_proxies[{index}]: {entry[:60]!r} is not an IP "
+                "address or network"
+            ) from None
+    names = [key.name for key in server.api_keys]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise ConfigError(
+                f"config: $.server.api_keys[{index}].name: duplicate key name {name!r}"
+            )
+
+
 def parse_config(
     data: Any, env: Mapping[str, str] | None = None, *, source: str | None = None
 ) -> Config:
@@ -422,6 +475,7 @@ def parse_config(
     except msgspec.ValidationError as err:
         raise ConfigError(_format_validation_error(err)) from None
     _check_unique_sparks(config)
+    _check_server(config.server)
     return msgspec.structs.replace(config, warnings=tuple(warnings), source=source)
 
 

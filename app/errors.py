@@ -26,6 +26,10 @@ class Invalid(UserError):
     """The request cannot be honoured as asked (HTTP 400)."""
 
 
+class Unauthorized(UserError):
+    """A credential (an API key) was needed and missing or wrong (HTTP 401)."""
+
+
 class Forbidden(UserError):
     """A credential was needed and missing or wrong (HTTP 403)."""
 

@@ -187,6 +187,10 @@ class Runtime:
         )
         self.vllm_logs = VllmLogs(config, self.ssh)
         self._background: set[asyncio.Task[Any]] = set()
+        # Set when the server begins to shut down (before it waits for open connections):
+        # Server-Sent Event streams end on it, so none is left to be cancelled with an error.
+        self.closing = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _load_base_catalog(self) -> tuple[ModelDef, ...]:
         try:
@@ -333,7 +337,14 @@ class Runtime:
             # Pacing retention is real waiting, not synchronisation.
             await asyncio.sleep(PRUNE_EVERY_S)
 
+    def begin_shutdown(self) -> None:
+        """The server is stopping: end the open event streams. Safe to call from a signal
+        handler (it only schedules the change on the runtime's loop)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.closing.set)
+
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self._open_storage()
         for warning in self.warnings:
             log.warning("config: %s", warning)
@@ -360,6 +371,7 @@ class Runtime:
             log.exception("could not determine the running model at startup")
 
     async def stop(self) -> None:
+        self.closing.set()
         await self.watchdog.aclose()
         await self.downloads.shutdown()
         await self.engine.shutdown()

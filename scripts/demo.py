@@ -2,7 +2,14 @@
 
 Starts the Spark simulator (real SSH servers on 127.0.0.x with fake docker, nvidia-smi,
 launch-cluster.sh and a fake vLLM) as a child process, waits for it to write its config, then
-serves Spark Control in the foreground. Ctrl-C stops both.
+serves Spark Control in the foreground. Ctrl-C (SIGINT), SIGTERM and SIGHUP all stop both and
+remove the temporary directory (it holds the simulator's private SSH keys).
+
+uvicorn handles SIGINT/SIGTERM itself while it serves (a graceful shutdown), then re-raises the
+signal once it has restored the previous handlers; the default SIGTERM/SIGHUP action would then
+kill the process before any ``finally`` runs. So the demo installs its own handlers first: they
+raise :class:`Stopped`, which unwinds through the cleanup. SIGHUP, which uvicorn ignores, is
+turned into a SIGTERM, so it too gets the graceful shutdown while serving.
 """
 
 from __future__ import annotations
@@ -78,6 +85,37 @@ def wait_for(path: Path, sim: subprocess.Popen[bytes], timeout: float = 60) -> N
         time.sleep(0.05)
 
 
+class Stopped(Exception):
+    """A stop signal arrived (raised from the signal handler, so ``finally`` blocks run)."""
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+def _hangup(_signum: int, _frame: object) -> None:
+    # While uvicorn serves, its SIGTERM handler shuts the server down gracefully (then re-raises
+    # SIGTERM into _stop); before or after serving, _stop runs at once.
+    signal.raise_signal(signal.SIGTERM)
+
+
+def install_stop_handlers() -> None:
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGHUP, _hangup)
+
+
+def stop_simulator(sim: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the simulator (it stops every process it started) and wait for it."""
+    if sim.poll() is None:
+        sim.send_signal(signal.SIGTERM)
+        try:
+            sim.wait(15)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            sim.wait(5)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo")
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8080")))
@@ -86,12 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    install_stop_handlers()
     root = Path(tempfile.mkdtemp(prefix="spark-control-demo-"))
-    sim_root = root / "sim"
-    config = root / "config.yaml"
-    catalog = write_demo_catalog(root, sim_root)
-    sim = start_simulator(root, sim_root, catalog, config, args.load_time)
+    sim: subprocess.Popen[bytes] | None = None
     try:
+        sim_root = root / "sim"
+        config = root / "config.yaml"
+        catalog = write_demo_catalog(root, sim_root)
+        sim = start_simulator(root, sim_root, catalog, config, args.load_time)
         wait_for(config, sim)
         url = f"http://127.0.0.1:{args.port}"
         print(
@@ -109,15 +149,14 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         return serve_app(["--config", str(config), "--host", "127.0.0.1", "--port", str(args.port)])
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped):
         return 0
     finally:
-        if sim.poll() is None:
-            sim.send_signal(signal.SIGTERM)
-            try:
-                sim.wait(15)
-            except subprocess.TimeoutExpired:
-                sim.kill()
+        # A second signal must not interrupt the cleanup halfway: we are exiting anyway.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        if sim is not None:
+            stop_simulator(sim)
         shutil.rmtree(root, ignore_errors=True)
 
 

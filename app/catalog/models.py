@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.cluster import commands as cmd
+from app.cluster.commands import control_char_problem
 
 MODEL_KEY = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 HF_REPO = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
@@ -38,6 +39,14 @@ class Knobs(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaul
     extra_args: tuple[Annotated[str, msgspec.Meta(pattern=EXTRA_ARG, max_length=256)], ...] = ()
 
     def __post_init__(self) -> None:
+        # The patterns cannot be trusted with this alone: msgspec matches them with re.search,
+        # where ``$`` also matches before a trailing newline.
+        problem = control_char_problem("served_model_name", self.served_model_name)
+        problem = problem or control_char_problem("quantization", self.quantization)
+        for index, arg in enumerate(self.extra_args):
+            problem = problem or control_char_problem(f"extra_args[{index}]", arg)
+        if problem:
+            raise ValueError(problem)
         if len(self.extra_args) > 64:
             raise ValueError("extra_args: at most 64 arguments")
         for arg in self.extra_args:
@@ -73,12 +82,19 @@ class ModelDef(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     knobs: Knobs = msgspec.field(default_factory=Knobs)
 
     def __post_init__(self) -> None:
+        for field in ("key", "name", "repo", "local_path"):
+            problem = control_char_problem(field, getattr(self, field))
+            if problem:
+                raise ValueError(problem)
         if (self.repo is None) == (self.local_path is None):
             raise ValueError("exactly one of repo or local_path is required")
         if self.local_path is not None:
             problem = local_path_problem(self.local_path)
             if problem:
                 raise ValueError(f"local_path: {problem}")
+            if self.local_path.endswith("/"):
+                # Stored (and compared, mounted, shown) without the slash, never as given.
+                msgspec.structs.force_setattr(self, "local_path", self.local_path.rstrip("/"))
 
     @property
     def local(self) -> bool:

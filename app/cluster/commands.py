@@ -7,14 +7,23 @@ whatever it contains. The single exception is :class:`Home`, a path relative to 
 user's home directory, rendered as ``~/'rest'`` so the remote shell expands the ``~`` and
 nothing else.
 
+``render`` refuses (raises :class:`UnsafeArgument`) an argument holding a control character or
+NUL, whatever validated it before: quoting makes such an argument literal for the shell, but SSH
+refuses a NUL outright (the command would never start) and a newline or an escape sequence has
+no business in a command line or in the log that shows it. The API refuses them first; this is
+the last line.
+
 The builders are pure: they take settings and values and return argument tuples.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable, Sequence
 from typing import TypeAlias
+
+from app.errors import Invalid
 
 
 class Home(str):
@@ -25,6 +34,28 @@ class Home(str):
 
 Arg: TypeAlias = str
 Argv: TypeAlias = tuple[Arg, ...]
+
+# C0 controls (NUL, tab, newline, ESC, ...) and DEL.
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class UnsafeArgument(Invalid):
+    """An argument holds a control character; ``str(err)`` is one sentence saying which (a
+    refusal of kind ``Invalid``: HTTP 400 when a request's dry run or validation meets it)."""
+
+    def __init__(self, arg: str) -> None:
+        shown = repr(arg if len(arg) <= 60 else arg[:57] + "...")
+        super().__init__(
+            f"Refusing to run a command whose argument {shown} contains a control character."
+        )
+
+
+def control_char_problem(field: str, value: str | None) -> str | None:
+    """``"<field> must not contain control characters"`` when ``value`` holds one, else None
+    (the API's validators use it so they refuse exactly what ``render`` would)."""
+    if value is not None and CONTROL_CHARS.search(value):
+        return f"{field} must not contain control characters"
+    return None
 
 
 def remote_path(path: str) -> str:
@@ -45,7 +76,10 @@ def join_path(base: str, *parts: str) -> str:
 
 
 def quote_arg(arg: str) -> str:
-    """Quote one argument for a POSIX shell; see the module docstring for :class:`Home`."""
+    """Quote one argument for a POSIX shell; see the module docstring for :class:`Home`.
+    Raises :class:`UnsafeArgument` for an argument with a control character."""
+    if CONTROL_CHARS.search(arg):
+        raise UnsafeArgument(arg)
     if isinstance(arg, Home):
         return "~/" + shlex.quote(str(arg)) if arg else "~"
     return shlex.quote(arg)

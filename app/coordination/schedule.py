@@ -23,12 +23,15 @@ from croniter import croniter
 from app.clock import Clock, isoformat
 from app.errors import Conflict, NotFound
 
-SCHEDULE_ID = r"^[A-Za-z0-9_.-]{1,64}$"
+# The seed's character set, except the path segments "." and "..": a client (or a proxy) would
+# normalise them away in ``DELETE /api/schedule/{id}``, so such an entry could never be deleted.
+SCHEDULE_ID = r"^(?!\.\.?$)[A-Za-z0-9_.-]{1,64}$"
 MAX_ENTRIES = 500
 
 
-class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True):
-    """``POST /api/schedule`` body."""
+class ScheduleIn(msgspec.Struct):
+    """``POST /api/schedule`` body. Unknown fields are ignored (as the lock's are), so a newer
+    scheduler can register against an older Spark Control."""
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     id: Annotated[str, msgspec.Meta(pattern=SCHEDULE_ID)] | None = None

@@ -1,4 +1,6 @@
-"""The webhook: POST a signed JSON event to the configured URL when something happens.
+"""The webhook: POST a signed JSON event to the configured URL when something happens (after
+every real swap: ``ready``, ``failed``, or cancelled, which is reported as ``swap_failed`` with a
+``reason``).
 
 Contract:
 * Swap events keep the seed's exact payload (:class:`SwapEvent`, coordination seed §2); other
@@ -56,7 +58,8 @@ class RolledBack(msgspec.Struct, frozen=True):
 
 
 class SwapEvent(msgspec.Struct, frozen=True):
-    """The exact payload of the seed, in the seed's field order."""
+    """The exact payload of the seed, in the seed's field order, plus ``reason`` (only present
+    when a swap was cancelled or interrupted by a shutdown; the seed's fields are unchanged)."""
 
     event: Literal["swap_complete", "swap_failed"]
     job_id: str
@@ -68,6 +71,7 @@ class SwapEvent(msgspec.Struct, frozen=True):
     dry_run: bool = False
     # Only in ``swap_failed`` after a rollback (``swap.on_failure: rollback``); absent otherwise.
     rolled_back_to: RolledBack | msgspec.UnsetType = msgspec.UNSET
+    reason: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class TestResult(msgspec.Struct, frozen=True):

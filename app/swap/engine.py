@@ -14,8 +14,12 @@ Guarantees:
 * A real swap first passes the lock gate (``SwapLock.ensure_swap_allowed``), which raises
   ``Locked`` (HTTP 423). Dry runs skip the gate, touch nothing and fire no webhook.
 * Any failure ends the job ``failed`` with a returncode, one sentence of error and the log tail;
-  the webhook fires for ``ready`` and ``failed`` of real swaps only.
-* ``cancel`` works in every phase: it stops the swap task and leaves the cluster stopped.
+  the webhook fires after every real swap: ``swap_complete`` for ``ready``, ``swap_failed`` for
+  ``failed`` and ``cancelled`` (a cancel or a shutdown adds a ``reason``). Dry runs never fire.
+* ``cancel`` works in every phase: it stops the swap task and leaves the cluster stopped. It is
+  gated by the lock like a swap, and idempotent.
+* Every job reaches exactly one terminal state whatever arrives when (a cancel before the task's
+  first step, a repeated cancel, a shutdown during a cleanup); the guard is always released.
 
 The phases themselves run in :mod:`app.swap.phases`; what the head serves is owned by
 :class:`~app.swap.running.ServedModel`, which the engine writes as the cluster changes.
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -35,6 +40,7 @@ import msgspec
 from app.catalog.models import ModelDef
 from app.catalog.store import Catalog
 from app.clock import Clock
+from app.cluster.commands import UnsafeArgument
 from app.cluster.ssh import SshError, SshTransport
 from app.config import Config
 from app.coordination.lock import SwapLock
@@ -65,6 +71,10 @@ from app.swap.settings import Timings
 from app.swap.traffic import NoTraffic, Traffic
 
 log = logging.getLogger("spark_control.swap")
+
+# The webhook's ``reason`` when a shutdown interrupts a swap (the job's error adds a period).
+STOPPED_REASON = "Spark Control stopped while the swap was running"
+INTERNAL_MESSAGE = "The swap failed because of an internal error; see the Spark Control log."
 
 
 class SwapEngine:
@@ -241,13 +251,8 @@ class SwapEngine:
             self._run(job, plan, previous), name=f"swap-{job.job_id}"
         )
         self._tasks[job.job_id] = task
-        task.add_done_callback(self._forget_task)
+        task.add_done_callback(functools.partial(self._task_done, job))
         return job.view()
-
-    def _forget_task(self, task: asyncio.Task[None]) -> None:
-        for job_id, known in list(self._tasks.items()):
-            if known is task:
-                del self._tasks[job_id]
 
     def _save(self, job: JobRecord) -> None:
         if self._journal is not None:
@@ -256,11 +261,29 @@ class SwapEngine:
             except Exception:  # the history is a record; it must never break a swap
                 log.exception("could not record swap %s in the history", job.job_id)
 
-    def cancel(self, job_id: str) -> Job:
-        """Cancel a queued or running job; raises JobNotFound / JobFinished."""
+    def cancel(self, job_id: str, *, token: str | None = None) -> Job:
+        """Cancel a queued or running job and return it. Raises JobNotFound; JobFinished for a
+        job that already ended ``ready`` or ``failed``; ``Locked`` (HTTP 423) while the swap
+        lock is held and ``token`` is not its token — a cancel changes what runs (it leaves
+        the cluster stopped), so the lock covers it exactly as it covers a swap.
+
+        Idempotent: the swap task is cancelled once, by the first call; a repeated cancel (a
+        double click, a retrying client) — while the cancellation is being carried out or
+        after the job ended ``cancelled`` — returns the same job and changes nothing. A second
+        ``task.cancel()`` would land inside the cancellation's own cleanup."""
         job = self.job(job_id)
+        if job.state == JobState.CANCELLED:
+            return job.view()
         if job.terminal:
             raise JobFinished(job_id, job.state.value)
+        self._lock.ensure_swap_allowed(token)
+        if job.cancel_requested:
+            return job.view()
+        lock = self._lock.status()
+        job.cancel_requested = True
+        job.cancel_reason = (
+            f"cancelled by {lock.holder}" if lock.held else "cancelled from the dashboard"
+        )
         task = self._tasks.get(job_id)
         if task is not None:
             task.cancel()
@@ -290,14 +313,11 @@ class SwapEngine:
             await self._fail(job, failure.message, failure.returncode, previous)
         except SshError as err:
             await self._fail(job, err.message, 255, previous)
+        except UnsafeArgument as err:
+            await self._fail(job, str(err), 1, previous)
         except Exception:
             log.exception("swap %s failed unexpectedly", job.job_id)
-            await self._fail(
-                job,
-                "The swap failed because of an internal error; see the Spark Control log.",
-                1,
-                previous,
-            )
+            await self._fail(job, INTERNAL_MESSAGE, 1, previous)
         else:
             job.finish(JobState.READY, returncode=0)
             self._served.set(plan.model.key, ModelState.READY, plan.model.served_name)
@@ -306,18 +326,47 @@ class SwapEngine:
             self._notify(job, "swap_complete")
             log.info("swap %s → %s: ready", job.job_id, job.model_key)
         finally:
-            # Held requests never outlive the swap (already answered on every normal path).
-            self.traffic.swap_ended(job.state == JobState.READY, job.error or "it was stopped")
-            if self._active is job:
-                self._active = None
-            self._served.swap_ended(job.job_id)
-            if job.terminal:
-                self._save(job)
-            if self._metrics is not None and job.terminal:
-                self._metrics.swap_finished(
-                    job.state.value, self._clock.monotonic() - job.started_mono
-                )
-                self._metrics.swap_phases(job.phase_seconds())
+            # Whatever escaped the handlers above (a shutdown landing in a failure's or a
+            # cancel's cleanup), the job ends here and the guard is released before anyone
+            # woken by ``job.finished`` runs.
+            self._settle(job)
+
+    def _task_done(self, job: JobRecord, _task: asyncio.Task[None]) -> None:
+        """The swap task ended, by whatever path. A task cancelled before its first step never
+        ran ``_run`` at all (so no ``finally`` of its own ran): settle the job here."""
+        self._tasks.pop(job.job_id, None)
+        self._settle(job)
+
+    def _settle(self, job: JobRecord) -> None:
+        """Release the single-flight guard, make sure ``job`` has its one terminal state, and
+        record its outcome once. Synchronous and idempotent: called from ``_run``'s
+        ``finally`` and from the task's done callback."""
+        if self._active is job:
+            self._active = None
+        self._served.swap_ended(job.job_id)
+        # Held proxy requests never outlive the swap (already answered on every normal path).
+        self.traffic.swap_ended(job.state == JobState.READY, job.error or "it was stopped")
+        if job.settled:
+            return
+        job.settled = True
+        if not job.terminal:
+            reason: str | None
+            if self._shutting_down:
+                job.finish(JobState.FAILED, returncode=1, error=f"{STOPPED_REASON}.")
+                reason = STOPPED_REASON
+            elif job.cancel_requested:
+                reason = job.cancel_reason or "cancelled"
+                job.finish(JobState.CANCELLED, error=f"The swap was {reason}.")
+            else:  # not reachable by design; never leave a job running forever if it is
+                job.finish(JobState.FAILED, returncode=1, error=INTERNAL_MESSAGE)
+                reason = None
+            self._publish(job)
+            self._notify(job, "swap_failed", reason=reason)
+            log.info("swap %s → %s: %s (interrupted)", job.job_id, job.model_key, job.state.value)
+        self._save(job)
+        if self._metrics is not None:
+            self._metrics.swap_finished(job.state.value, self._clock.monotonic() - job.started_mono)
+            self._metrics.swap_phases(job.phase_seconds())
 
     async def _fail(
         self, job: JobRecord, message: str, returncode: int, previous: RunningModel | None = None
@@ -391,29 +440,35 @@ class SwapEngine:
         return RolledBack(model_key=key, ready=ready)
 
     async def _cancelled(self, job: JobRecord, plan: SwapPlan) -> None:
+        """End a cancelled swap: after the cluster was touched, leave it stopped (not
+        half-launched), bounded by ``cleanup_timeout_s``. At shutdown nothing is cleaned up
+        (the cluster keeps running with ``-d``); a shutdown that lands during the cleanup
+        abandons it and propagates, and ``_settle`` ends the job."""
         if self._shutting_down:
-            job.finish(
-                JobState.FAILED,
-                returncode=1,
-                error="Spark Control stopped while the swap was running.",
-            )
-            self._publish(job)
-            return
+            return  # _settle ends the job as stopped
         self.traffic.swap_ended(False, "The swap was cancelled.")
-        touched = job.phase not in (None, Phase.PREFLIGHT)
-        if touched:
-            # Leave the cluster stopped, not half-launched. Shielded: this must finish even
-            # though our task was cancelled.
-            with contextlib.suppress(Exception):
+        if job.phase not in (None, Phase.PREFLIGHT):
+            cleanup = asyncio.ensure_future(self._phases.stopper.stop_quietly(plan))
+            try:
                 async with asyncio.timeout(self.timings.cleanup_timeout_s):
-                    await asyncio.shield(self._phases.stopper.stop_quietly(plan))
+                    # Shielded so the cleanup's SSH commands are never interrupted halfway by
+                    # anything but the timeout or a shutdown (which cancels it below).
+                    await asyncio.shield(cleanup)
+            except TimeoutError:
+                log.warning("swap %s: the cancel's cleanup timed out", job.job_id)
+            except Exception:
+                log.exception("swap %s: the cancel's cleanup failed", job.job_id)
+            finally:
+                cleanup.cancel()  # a no-op once it finished
             self._served.set(None, ModelState.STOPPED)
-        job.finish(JobState.CANCELLED, error="The swap was cancelled.")
+        reason = job.cancel_reason or "cancelled"
+        job.finish(JobState.CANCELLED, error=f"The swap was {reason}.")
         self._publish(job)
-        log.info("swap %s → %s: cancelled", job.job_id, job.model_key)
+        self._notify(job, "swap_failed", reason=reason)
+        log.info("swap %s → %s: %s", job.job_id, job.model_key, reason)
 
-    def _notify(self, job: JobRecord, event: SwapOutcome) -> None:
-        self._webhook.notify(swap_event(job, event))
+    def _notify(self, job: JobRecord, event: SwapOutcome, *, reason: str | None = None) -> None:
+        self._webhook.notify(swap_event(job, event, reason=reason))
 
     # --- lifecycle -------------------------------------------------------------------------
 

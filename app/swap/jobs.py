@@ -32,6 +32,21 @@ class JobState(enum.StrEnum):
         return self in (JobState.READY, JobState.FAILED, JobState.CANCELLED)
 
 
+# The only moves a job may make. A queued job can end without ever running (cancelled, or the
+# app stopped, before the swap task took its first step); a terminal state is final.
+ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.FAILED, JobState.CANCELLED}),
+    JobState.RUNNING: frozenset({JobState.READY, JobState.FAILED, JobState.CANCELLED}),
+    JobState.READY: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+
+
+class InvalidTransition(RuntimeError):
+    """A job was asked to make a move its state machine forbids (a bug, never user input)."""
+
+
 class Phase(enum.StrEnum):
     PREFLIGHT = "preflight"
     STOPPING = "stopping"
@@ -148,6 +163,9 @@ class JobRecord:
         self.error: str | None = None
         self.commands: list[PlannedCommand] | None = None
         self.origin = origin or Origin(kind="api")
+        self.cancel_requested = False
+        self.cancel_reason: str | None = None  # "cancelled by <holder>" / "... from the dashboard"
+        self.settled = False  # the engine released its guard and recorded the outcome
         self._clock = clock
         self._phase_started: float | None = None
         self._seconds: dict[str, float] = {}  # phase / milestone name -> seconds
@@ -208,8 +226,13 @@ class JobRecord:
     def _record_state(self) -> None:
         self._append("state", self.view())
 
+    def _move(self, state: JobState) -> None:
+        if state not in ALLOWED_TRANSITIONS[self.state]:
+            raise InvalidTransition(f"job {self.job_id}: {self.state.value} -> {state.value}")
+        self.state = state
+
     def start(self) -> None:
-        self.state = JobState.RUNNING
+        self._move(JobState.RUNNING)
         self._record_state()
 
     def _close_phase(self) -> None:
@@ -256,9 +279,13 @@ class JobRecord:
     def finish(
         self, state: JobState, *, returncode: int | None = None, error: str | None = None
     ) -> None:
+        """Enter the terminal ``state`` (exactly once: a second finish raises
+        :class:`InvalidTransition`) and wake everyone waiting on ``finished``."""
+        if not state.terminal:
+            raise InvalidTransition(f"job {self.job_id}: {state.value} is not a terminal state")
+        self._move(state)
         self._close_phase()
         self.total_s = self._clock.monotonic() - self.started_mono
-        self.state = state
         self.returncode = returncode
         self.error = error
         if state == JobState.READY:

@@ -12,8 +12,10 @@ from app.swap.jobs import JobRecord
 SwapOutcome = Literal["swap_complete", "swap_failed"]
 
 
-def swap_event(job: JobRecord, event: SwapOutcome) -> SwapEvent:
-    """``swap_complete`` for a job that ended ``ready``, ``swap_failed`` for one that failed."""
+def swap_event(job: JobRecord, event: SwapOutcome, *, reason: str | None = None) -> SwapEvent:
+    """``swap_complete`` for a job that ended ``ready``, ``swap_failed`` for one that failed or
+    was cancelled. A cancelled swap, or one a shutdown interrupted, is reported with the seed's
+    ``state: "failed"`` plus ``reason``."""
     view = job.view()
     return SwapEvent(
         event=event,
@@ -25,4 +27,5 @@ def swap_event(job: JobRecord, event: SwapOutcome) -> SwapEvent:
         finished_at=view.finished_at or view.started_at,
         dry_run=view.dry_run,
         rolled_back_to=job.rolled_back_to or msgspec.UNSET,
+        reason=reason if reason is not None else msgspec.UNSET,
     )

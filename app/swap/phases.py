@@ -116,6 +116,9 @@ class PhaseRunner:
 
     async def preflight(self, job: JobRecord, plan: SwapPlan) -> None:
         self._enter(job, Phase.PREFLIGHT)
+        # Build every command of the swap before touching anything: an argument the builder
+        # refuses (UnsafeArgument) fails the swap here, with the cluster untouched.
+        plan.planned()
         checks = await run_checks(
             self._ssh, plan, weights_check_for(self.weights_check, plan.model)
         )

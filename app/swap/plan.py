@@ -137,6 +137,9 @@ class SwapPlan:
         steps: list[PlannedCommand] = [PlannedCommand(n, "true") for n in self.nodes]
         steps.append(PlannedCommand(self.head, self.launch_script_check()))
         steps += [PlannedCommand(n, self.image_check()) for n in self.nodes]
+        if self.model.local_path is not None:
+            resolve = cmd.render(cmd.real_path(self.model.local_path))
+            steps += [PlannedCommand(n, resolve) for n in self.nodes]
         steps += [PlannedCommand(n, self.weights_check()) for n in self.nodes]
         steps.append(PlannedCommand(self.head, self.stop()))
         steps += [PlannedCommand(n, self.container_present()) for n in self.nodes]

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from app.catalog.local_paths import LocalPathRefused, check_on_node
 from app.catalog.models import ModelDef
 from app.cluster.ssh import CommandResult, SshError, SshTransport
 from app.swap.plan import SwapPlan
@@ -77,6 +78,17 @@ def _free_kib(df_output: str) -> int | None:
         return None
 
 
+async def _local_path_check(ssh: SshTransport, plan: SwapPlan, node: str) -> Check:
+    """The local model directory, resolved again on ``node`` with every symlink followed: a
+    symlink swapped in after the model was added must not lead outside the model roots."""
+    path = plan.model.local_path or ""
+    try:
+        await check_on_node(ssh, node, path, plan.config.models.local_roots)
+    except LocalPathRefused as refused:
+        return Check(f"local path {node}", False, str(refused))
+    return Check(f"local path {node}", True, f"{path} is inside the model roots")
+
+
 async def node_checks(
     ssh: SshTransport,
     plan: SwapPlan,
@@ -90,6 +102,8 @@ async def node_checks(
     if isinstance(reach, SshError):
         return [Check(f"ssh {node}", False, reach.message)]
     checks = [Check(f"ssh {node}", True, "reachable")]
+    if plan.model.local_path is not None:
+        checks.append(await _local_path_check(ssh, plan, node))
     commands = {
         "image": plan.image_check(),
         "weights": plan.weights_check(),

@@ -8,7 +8,6 @@ at import time.
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -16,8 +15,11 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from app import __version__
 from app.logs import install_redaction
 from app.runtime import Runtime
+from app.web.auth import Auth, auth_guard
+from app.web.body import ApiRequest
 from app.web.errors import exception_handlers
-from app.web.guards import same_origin_middleware
+from app.web.guards import same_origin_guard
+from app.web.hosts import HostPolicy, ProxyTrust, host_guard
 from app.web.routes import route_handlers
 
 JSON_BODY_LIMIT = 1024 * 1024
@@ -33,14 +35,18 @@ def create_app(runtime: Runtime) -> Litestar:
     def provide_runtime() -> Runtime:
         return rt
 
-    allowed = list(config.server.allowed_hosts)
+    hosts = HostPolicy(config.server.allowed_hosts)
+    trust = ProxyTrust(config.server.trusted_proxies)
+    auth = Auth(config.server.api_keys, rt.clock.monotonic)
     app = Litestar(
         route_handlers=route_handlers(),
         dependencies={"rt": Provide(provide_runtime, sync_to_thread=False)},
         exception_handlers=exception_handlers(),
-        middleware=[same_origin_middleware],
-        allowed_hosts=AllowedHostsConfig(allowed_hosts=allowed) if allowed else None,
+        # Outermost first: a refused Host (421) before a missing key (401) before a cross-site
+        # write (403), so a rebinding page learns nothing about the keys.
+        middleware=[host_guard(hosts, trust), auth_guard(auth), same_origin_guard(trust)],
         request_max_body_size=JSON_BODY_LIMIT,
+        request_class=ApiRequest,
         openapi_config=OpenAPIConfig(
             title="Spark Control",
             version=__version__,
@@ -54,4 +60,6 @@ def create_app(runtime: Runtime) -> Litestar:
         logging_config=None,  # logging is configured once, by app.logs
     )
     app.state.runtime = rt
+    app.state.auth = auth
+    app.state.proxy_trust = trust
     return app

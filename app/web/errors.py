@@ -19,7 +19,16 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.cluster.ssh import SshError
-from app.errors import Conflict, Forbidden, Invalid, LockedOut, NotFound, Unavailable, UserError
+from app.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    LockedOut,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    UserError,
+)
 
 log = logging.getLogger("spark_control.http")
 
@@ -27,12 +36,18 @@ log = logging.getLogger("spark_control.http")
 # Each refusal kind's status (the kinds are disjoint: a refusal is of exactly one).
 STATUS_OF: dict[type[UserError], int] = {
     Invalid: 400,
+    Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     LockedOut: 423,
     Unavailable: 502,
 }
+
+
+class ClientDisconnected(Exception):
+    """The client closed the connection before its request body was complete (raised by
+    ``app.web.body.ApiRequest``; logged at INFO, never as an error)."""
 
 
 def _json(
@@ -59,6 +74,9 @@ def validation_detail(exc: ValidationException) -> str:
     for item in extra:
         if not isinstance(item, dict):
             continue
+        if item.get("source") == "body" and item.get("message") == f"'{item.get('key')}'":
+            # Litestar's word for "no body at all" is the KeyError of the missing argument.
+            return EMPTY_BODY
         key = item.get("key")
         message = _clean(str(item.get("message", "invalid value")))
         path = re.search(r"- at `\$\.?([^`]*)`", str(item.get("message", "")))
@@ -82,6 +100,8 @@ def validation_detail(exc: ValidationException) -> str:
         )
     return "Invalid request: " + "; ".join(parts)
 
+
+EMPTY_BODY = "The request body is empty; send a JSON object."
 
 _DECODE_HINTS = re.compile(r"json|truncated|invalid character|decode|trailing characters", re.I)
 
@@ -136,6 +156,12 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     return _json(status, {"detail": detail}, headers=getattr(exc, "headers", None))
 
 
+def client_disconnected_handler(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
+    """The client left mid-body: nothing went wrong here, and nobody reads the answer."""
+    log.info("client closed the connection while sending %s %s", request.method, request.url.path)
+    return _json(400, {"detail": "The request body was not received completely."})
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, {"detail": "Internal error."})
@@ -145,6 +171,7 @@ def exception_handlers() -> dict[Any, Any]:
     return {
         UserError: user_error_handler,
         SshError: ssh_error_handler,
+        ClientDisconnected: client_disconnected_handler,
         ValidationException: validation_error_handler,
         HTTPException: http_error_handler,
         Exception: internal_error_handler,

@@ -1,6 +1,7 @@
 """The same-origin guard for unsafe methods (API.md, cross-cutting).
 
-There is no API-token auth by design (LAN + VPN). What a browser on another site must not do is
+(Optional API keys are ``app.web.auth``; which Host names are served is ``app.web.hosts``.)
+What a browser on another site must not do is
 make the user's browser swap models or release the lock: a POST/PUT/PATCH/DELETE whose
 ``Origin`` names a different origin than the ``Host`` it was sent to, or that the browser marks
 ``Sec-Fetch-Site: cross-site``, is refused with 403. Requests with neither header (curl, SDKs,
@@ -9,11 +10,14 @@ cron jobs) pass: they are not ambient-credential browser requests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
+
+from app.web.hosts import ProxyTrust
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -37,7 +41,7 @@ def _authority(host: str, scheme: str) -> tuple[str, int] | None:
     return parts.hostname.lower(), port or _DEFAULT_PORTS.get(scheme, 80)
 
 
-def is_cross_site(scope: Scope) -> bool:
+def is_cross_site(scope: Scope, trust: ProxyTrust) -> bool:
     """True when the request's browser metadata shows it comes from a different origin."""
     fetch_site = _header(scope, b"sec-fetch-site")
     if fetch_site == "cross-site":
@@ -52,9 +56,9 @@ def is_cross_site(scope: Scope) -> bool:
     parsed = urlsplit(origin)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         return True  # "null" or an opaque origin: a sandboxed or file:// page
-    # A cross-site page cannot set X-Forwarded-Host on a fetch without a CORS preflight we never
-    # grant, so when present it is the proxy's word for the host the browser addressed.
-    host = _header(scope, b"x-forwarded-host") or _header(scope, b"host")
+    # X-Forwarded-Host is the proxy's word for the host the browser addressed — but only a
+    # trusted proxy's: after a DNS rebinding the attacker's page is same-origin and can set it.
+    host = trust.forwarded_header(scope, b"x-forwarded-host") or _header(scope, b"host")
     if host is None:
         return True
     origin_authority = _authority(parsed.netloc, parsed.scheme)
@@ -62,12 +66,21 @@ def is_cross_site(scope: Scope) -> bool:
     return origin_authority is None or origin_authority != _authority(host, parsed.scheme)
 
 
-def same_origin_middleware(app: ASGIApp) -> ASGIApp:
+def same_origin_guard(trust: ProxyTrust) -> Callable[[ASGIApp], ASGIApp]:
+    """The ASGI middleware factory: 403 for a cross-site unsafe request."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        return _guard(app, trust)
+
+    return factory
+
+
+def _guard(app: ASGIApp, trust: ProxyTrust) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == ScopeType.HTTP
             and scope.get("method") in UNSAFE_METHODS
-            and is_cross_site(scope)
+            and is_cross_site(scope, trust)
         ):
             body = msgspec.json.encode({"detail": "Cross-site requests are not allowed."})
             start: HTTPResponseStartEvent = {

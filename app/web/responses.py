@@ -9,6 +9,7 @@ from app.coordination.lock import LockStatus
 
 _DESCRIPTIONS = {
     400: "Malformed JSON or a field that fails validation; `detail` names the field.",
+    401: "API keys are configured and the request did not present a valid one.",
     403: "Refused: wrong or missing token, or a cross-site browser request.",
     404: "No such resource.",
     409: "Conflict with the current state; `detail` says which.",

@@ -118,11 +118,7 @@ def stop(node: NodePaths, name: str, *, grace: float = TERM_GRACE_S) -> bool:
         time.sleep(float(slow["seconds"]))
     # vLLM's engine (in the record, or in the wrapper's pid file), else the process of a
     # ``docker run`` container (a download).
-    pid = (
-        (record.get("vllm") or {}).get("pid")
-        or engine_pid_of(node, name)
-        or record.get("pid")
-    )
+    pid = (record.get("vllm") or {}).get("pid") or engine_pid_of(node, name) or record.get("pid")
     if pid:
         terminate_group_sync(int(pid), grace)
     if is_running(record) and record.get("gpu_mib"):

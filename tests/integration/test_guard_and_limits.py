@@ -126,7 +126,7 @@ async def test_unknown_route_is_404_json(client: httpx.AsyncClient) -> None:
 async def test_allowed_hosts_refuses_other_host_header(spark_app: SparkApp) -> None:
     async with spark_app({"server": {"allowed_hosts": ["spark-control.local"]}}) as c:
         r = await c.get("/api/health", headers={"Host": "attacker.example"})
-        assert r.status_code == 400
+        assert r.status_code == 421 and "server.allowed_hosts" in r.json()["detail"]
         r = await c.get("/api/health", headers={"Host": "spark-control.local"})
         assert r.status_code == 200
 

@@ -20,7 +20,6 @@ NASTY = [
     "`reboot`",
     "it's",
     'double"quote',
-    "new\nline",
     "back\\slash",
     "glob*?[x]",
     "--flag=$HOME",
@@ -94,3 +93,12 @@ def test_launch_command_for_a_local_model_with_knobs() -> None:
         "/home/nvidia/models/ten31-v2 --host 0.0.0.0 --port 8000 --served-model-name ten31-v2 "
         "--tensor-parallel-size 2 --max-model-len 8192 --enforce-eager"
     )
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\n", "\r", "\x1b", "\x7f", "\t"])
+def test_render_refuses_control_characters(char: str) -> None:
+    """Quoting would make these literal, but SSH refuses a NUL and a newline has no place in a
+    command line: the one quoting function refuses them all (a newline is in none of NASTY)."""
+    for argv in [("echo", f"a{char}b"), ("test", "-d", cmd.remote_path(f"~/x{char}"))]:
+        with pytest.raises(cmd.UnsafeArgument, match="contains a control character"):
+            cmd.render(argv)

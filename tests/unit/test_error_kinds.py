@@ -7,11 +7,27 @@ import importlib
 import pkgutil
 
 import app
-from app.errors import Conflict, Forbidden, Invalid, LockedOut, NotFound, Unavailable, UserError
+from app.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    LockedOut,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    UserError,
+)
 from app.swap.errors import SwapInProgress
 from app.web.errors import STATUS_OF, status_of
 
-KINDS = {Invalid: 400, Forbidden: 403, NotFound: 404, Conflict: 409, LockedOut: 423}
+KINDS = {
+    Invalid: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    LockedOut: 423,
+}
 
 
 def _all_subclasses(cls: type) -> set[type]:

@@ -46,7 +46,9 @@ def events(rt: Rt, request: Request[Any, Any, Any]) -> ServerSentEvent:
     async def close() -> None:
         subscription.close()
 
-    return sse.sse_response(_stream(subscription, hello_id), background=BackgroundTask(close))
+    return sse.sse_response(
+        _stream(subscription, hello_id), background=BackgroundTask(close), closing=rt.closing
+    )
 
 
 async def _stream(

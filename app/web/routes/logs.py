@@ -226,7 +226,9 @@ async def _open_all(rt: Runtime, lines: int) -> ServerSentEvent:
         raise Unavailable(detail)
     all_closers = _Closers(closers)
     return sse.sse_response(
-        _follow_all(outputs, all_closers), background=BackgroundTask(all_closers.close)
+        _follow_all(outputs, all_closers),
+        background=BackgroundTask(all_closers.close),
+        closing=rt.closing,
     )
 
 
@@ -272,7 +274,9 @@ async def vllm_log_stream(
     context = rt.vllm_logs.follow(name, lines)
     output = await context.__aenter__()
     closer = _Closer(context)
-    return sse.sse_response(_follow(name, output, closer), background=BackgroundTask(closer.close))
+    return sse.sse_response(
+        _follow(name, output, closer), background=BackgroundTask(closer.close), closing=rt.closing
+    )
 
 
 HANDLERS = [vllm_log_tail, vllm_log_stream]

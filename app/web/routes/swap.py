@@ -155,19 +155,22 @@ def stream_job(job_id: JobId, rt: Rt, request: Request[Any, Any, Any]) -> Server
         async for event in job.follow(after):
             yield heartbeat() if event is None else message(event.event, event.data, event.id)
 
-    return sse_response(events())
+    return sse_response(events(), closing=rt.closing)
 
 
 @post(
     "/api/swap/{job_id:str}/cancel",
     status_code=202,
     tags=["swap"],
-    responses=error_responses(400, 404, 409),
+    responses=error_responses(400, 404, 409, 423),
     sync_to_thread=False,
 )
-def cancel_job(job_id: JobId, rt: Rt) -> Job:
-    """Cancel a running swap; the cluster is left stopped and the job ends ``cancelled``."""
-    return rt.engine.cancel(job_id)
+def cancel_job(job_id: JobId, rt: Rt, token_header: TokenHeader = None) -> Job:
+    """Cancel a running swap; the cluster is left stopped and the job ends ``cancelled``.
+
+    While the swap lock is held, a cancel needs the lock token (header), like a swap: 423
+    otherwise. A repeated cancel returns the same job."""
+    return rt.engine.cancel(job_id, token=token_header)
 
 
 @post(

@@ -14,6 +14,10 @@ export async function call(method, path, body) {
   }
   try {
     const response = await fetch(path, init);
+    if (response.status === 401 && path !== "/api/session") {
+      // API keys are configured and this browser has no session: log in, then come back.
+      window.location.assign("/static/login.html");
+    }
     let data = null;
     const type = response.headers.get("content-type") || "";
     if (type.includes("json")) {
