@@ -13,7 +13,8 @@ from types import FrameType
 
 import uvicorn
 
-from app.config import CONFIG_ENV, ConfigError, load_config
+from app.config import ConfigError, load_config
+from app.config_rules import CONFIG_ENV
 from app.logs import configure_logging
 
 GRACEFUL_SHUTDOWN_S = 5

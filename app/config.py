@@ -20,7 +20,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,39 +27,31 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
-CONFIG_ENV = "SPARK_CONTROL_CONFIG"
+from app.config_rules import (
+    BUILTIN_SERVICES as BUILTIN_SERVICES,
+)
+from app.config_rules import (
+    DEFAULT_CONTAINER,
+    DEFAULT_DATABASE,
+    DEFAULT_HF_ENDPOINT,
+    DEFAULT_HF_HOME,
+    DEFAULT_IMAGE,
+    DEFAULT_LAUNCH_DIR,
+    DEFAULT_LOAD_TIMEOUT_S,
+    DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_VLLM_PORT,
+    HOST,
+    SERVICE_KEY,
+    SPARK_NAME,
+    SSH_USER,
+    WebhookEvent,
+)
 
-SPARK_NAME = r"^[a-z0-9][a-z0-9-]{0,31}$"
-SERVICE_KEY = r"^[a-z0-9][a-z0-9_-]{0,31}$"
-# A Docker container name (Docker's own rule), bounded.
-CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
-# A Docker image reference: repository[:tag][@digest], no shell metacharacters.
-IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")
-# A hostname or an IPv4/IPv6 literal; nothing a shell or ssh would interpret.
-HOST = r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$"
-SSH_USER = r"^[a-z_][a-z0-9_.-]{0,31}$"
-# A remote directory: absolute or ~/relative, no control characters (NUL and newlines included).
-REMOTE_DIR = re.compile(r"^(~|~/[^\x00-\x1f\x7f]*|/[^\x00-\x1f\x7f]*)$")
-# The Hugging Face hub's base URL: http(s), a host, an optional port and path; nothing else.
-HF_ENDPOINT = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]{1,253}(/[A-Za-z0-9._~/-]{0,200})?$")
-
-DEFAULT_VLLM_PORT = 8888
-DEFAULT_CONTAINER = "vllm_node"
-DEFAULT_IMAGE = "vllm-node"
-DEFAULT_LAUNCH_DIR = "~/spark-vllm-docker"
-DEFAULT_HF_HOME = "~/.cache/huggingface"
-DEFAULT_LOAD_TIMEOUT_S = 1800
-DEFAULT_MAX_UPLOAD_MB = 200
-# Read when a config is parsed (not at import), so a test session can point it at a temporary
-# directory; ":memory:" keeps the history in memory.
-DEFAULT_DATABASE = "/data/spark-control.db"
-DEFAULT_HF_ENDPOINT = "https://huggingface.co"
-
-BUILTIN_SERVICES = ("vllm", "parakeet", "kokoro", "embeddings", "qdrant")
-
-
-class ConfigError(Exception):
-    """The config file cannot be used; ``str(err)`` is the one line to print before exit 2."""
+# The patterns, defaults and ConfigError live in app.config_rules (app.config_soft uses them
+# too); ConfigError is re-exported here with the functions that raise it.
+from app.config_rules import ConfigError as ConfigError
+from app.config_soft import apply_soft_settings, type_name
+from app.config_soft import parse_service_list as parse_service_list
 
 
 class Spark(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -104,21 +95,6 @@ class ServicesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         Annotated[str, msgspec.Meta(pattern=SERVICE_KEY)],
         Annotated[str, msgspec.Meta(pattern=SSH_USER)],
     ] = msgspec.field(default_factory=dict)
-
-
-WebhookEvent = Literal[
-    "swap_complete",
-    "swap_failed",
-    "model_crashed",
-    "model_restarted",
-    "spark_unreachable",
-    "spark_recovered",
-    "lock_acquired",
-    "lock_released",
-    "lock_expired",
-    "download_complete",
-    "download_failed",
-]
 
 
 class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -248,168 +224,6 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return next((s for s in self.sparks if s.name == name), None)
 
 
-# --- soft settings ---------------------------------------------------------------------------
-
-
-def _soft_int(
-    value: Any, *, default: int, lo: int, hi: int, field: str, warnings: list[str]
-) -> int:
-    """An int in [lo, hi]; blank or anything else falls back to ``default`` with a warning."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if value is not None:
-            warnings.append(f"{field} is blank; using {default}.")
-        return default
-    if isinstance(value, bool):
-        parsed = None
-    elif isinstance(value, int):
-        parsed = value
-    elif isinstance(value, str) and re.fullmatch(r"\s*\d{1,9}\s*", value):
-        parsed = int(value)
-    else:
-        parsed = None
-    if parsed is None or not lo <= parsed <= hi:
-        warnings.append(
-            f"{field} {str(value)[:40]!r} is not a number in {lo}-{hi}; using {default}."
-        )
-        return default
-    return parsed
-
-
-def _soft_name(
-    value: Any, *, default: str, pattern: re.Pattern[str], field: str, warnings: list[str]
-) -> str:
-    """A string matching ``pattern``; blank or invalid falls back to ``default`` with a warning."""
-    if value is None:
-        return default
-    if not isinstance(value, str) or not value.strip():
-        warnings.append(f"{field} is blank; using {default!r}.")
-        return default
-    stripped = value.strip()
-    if not pattern.fullmatch(stripped):
-        warnings.append(f"{field} {stripped[:40]!r} is not a valid name; using {default!r}.")
-        return default
-    return stripped
-
-
-def parse_service_list(raw: str) -> tuple[str, ...]:
-    """``"parakeet, kokoro,,"`` -> ``("parakeet", "kokoro")``: trimmed, lower-cased, de-duplicated."""
-    seen: dict[str, None] = {}
-    for part in raw.split(","):
-        key = part.strip().lower()
-        if key:
-            seen[key] = None
-    return tuple(seen)
-
-
-def _apply_soft_settings(data: dict[str, Any], env: Mapping[str, str], warnings: list[str]) -> None:
-    """Replace soft settings in ``data`` in place with validated values (env wins over file)."""
-    vllm = data.get("vllm")
-    if vllm is None:
-        vllm = data["vllm"] = {}
-    if not isinstance(vllm, dict):
-        raise ConfigError(f"config: $.vllm: expected object, got {_type_name(vllm)}")
-    port = env.get("VLLM_PORT", vllm.get("port"))
-    field = "VLLM_PORT" if "VLLM_PORT" in env else "vllm.port"
-    vllm["port"] = _soft_int(
-        port, default=DEFAULT_VLLM_PORT, lo=1, hi=65535, field=field, warnings=warnings
-    )
-    container = env.get("VLLM_CONTAINER", vllm.get("container"))
-    field = "VLLM_CONTAINER" if "VLLM_CONTAINER" in env else "vllm.container"
-    vllm["container"] = _soft_name(
-        container, default=DEFAULT_CONTAINER, pattern=CONTAINER_NAME, field=field, warnings=warnings
-    )
-    vllm["image"] = _soft_name(
-        vllm.get("image"),
-        default=DEFAULT_IMAGE,
-        pattern=IMAGE_REF,
-        field="vllm.image",
-        warnings=warnings,
-    )
-    for key, default in (("launch_dir", DEFAULT_LAUNCH_DIR), ("hf_home", DEFAULT_HF_HOME)):
-        vllm[key] = _soft_name(
-            vllm.get(key),
-            default=default,
-            pattern=REMOTE_DIR,
-            field=f"vllm.{key}",
-            warnings=warnings,
-        )
-    vllm["hf_endpoint"] = _soft_name(
-        vllm.get("hf_endpoint"),
-        default=DEFAULT_HF_ENDPOINT,
-        pattern=HF_ENDPOINT,
-        field="vllm.hf_endpoint",
-        warnings=warnings,
-    ).rstrip("/")
-    vllm["load_timeout_s"] = _soft_int(
-        vllm.get("load_timeout_s"),
-        default=DEFAULT_LOAD_TIMEOUT_S,
-        lo=10,
-        hi=86400,
-        field="vllm.load_timeout_s",
-        warnings=warnings,
-    )
-
-    limits = data.get("limits")
-    if limits is None:
-        limits = data["limits"] = {}
-    if not isinstance(limits, dict):
-        raise ConfigError(f"config: $.limits: expected object, got {_type_name(limits)}")
-    limits["max_upload_mb"] = _soft_int(
-        limits.get("max_upload_mb"),
-        default=DEFAULT_MAX_UPLOAD_MB,
-        lo=1,
-        hi=10240,
-        field="limits.max_upload_mb",
-        warnings=warnings,
-    )
-
-    services = data.get("services")
-    if services is None:
-        services = data["services"] = {}
-    if not isinstance(services, dict):
-        raise ConfigError(f"config: $.services: expected object, got {_type_name(services)}")
-    if "DISABLED_SERVICES" in env:
-        services["disabled"] = list(parse_service_list(env["DISABLED_SERVICES"]))
-    elif isinstance(services.get("disabled"), str):
-        services["disabled"] = list(parse_service_list(services["disabled"]))
-    elif services.get("disabled") is None:
-        services.pop("disabled", None)
-
-    webhook = data.get("webhook")
-    if isinstance(webhook, dict) and isinstance(webhook.get("events"), list):
-        known = typing.get_args(WebhookEvent)
-        chosen = [e for e in webhook["events"] if isinstance(e, str) and e in known]
-        unknown = [str(e)[:40] for e in webhook["events"] if e not in chosen]
-        if unknown:
-            warnings.append(
-                f"webhook.events: {', '.join(repr(e) for e in unknown)} not known; ignored "
-                f"(known: {', '.join(known)})."
-            )
-        webhook["events"] = list(dict.fromkeys(chosen))
-
-    if env.get("HF_TOKEN"):
-        vllm["hf_token"] = env["HF_TOKEN"]
-
-    if env.get("MODELS_OVERRIDES"):
-        models = data.get("models")
-        if models is None:
-            models = data["models"] = {}
-        if not isinstance(models, dict):
-            raise ConfigError(f"config: $.models: expected object, got {_type_name(models)}")
-        models["overrides_file"] = env["MODELS_OVERRIDES"]
-
-
-def _type_name(value: Any) -> str:
-    return {
-        dict: "object",
-        list: "array",
-        str: "str",
-        int: "int",
-        float: "float",
-        bool: "bool",
-    }.get(type(value), "null" if value is None else type(value).__name__)
-
-
 def _format_validation_error(err: msgspec.ValidationError) -> str:
     """msgspec says ``Expected `int` <= 65535 - at `$.sparks[1].ssh_port```; we print
     ``config: $.sparks[1].ssh_port: expected int <= 65535``."""
@@ -463,13 +277,13 @@ def parse_config(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config: $: expected object, got {_type_name(data)}")
+        raise ConfigError(f"config: $: expected object, got {type_name(data)}")
     data = {key: (dict(value) if isinstance(value, dict) else value) for key, value in data.items()}
     for derived in ("warnings", "source"):
         if derived in data:
             raise ConfigError(f"config: $: object contains unknown field {derived!r}")
     warnings: list[str] = []
-    _apply_soft_settings(data, env, warnings)
+    apply_soft_settings(data, env, warnings)
     try:
         config = msgspec.convert(data, Config, strict=True)
     except msgspec.ValidationError as err:

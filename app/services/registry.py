@@ -18,7 +18,8 @@ from typing import Annotated, Literal
 import msgspec
 import yaml
 
-from app.config import SERVICE_KEY, SPARK_NAME, Config
+from app.config import Config
+from app.config_rules import SERVICE_KEY, SPARK_NAME
 
 log = logging.getLogger("spark_control.services")
 
