@@ -9,7 +9,8 @@
   over SSH (the Sparks trust each other, as ``launch-cluster.sh`` needs): resumable, same layout.
 * :func:`remove_blobs`, :func:`write_ref`, :func:`remove_container`: repair and clean-up.
 
-Failures come back as :class:`StepFailed` with one sentence; SSH errors propagate as
+Failures come back as :class:`StepFailed` with one sentence (a full disk, recognised in any
+step's output, is named with its node: :func:`disk_full`); SSH errors propagate as
 ``SshError``.
 """
 
@@ -31,6 +32,10 @@ SMALL_TIMEOUT_S = 60.0
 MIN_BYTES_PER_S = 2 * 1024 * 1024
 MIN_TRANSFER_TIMEOUT_S = 3600.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# A full disk, as each writer words it: rsync "write failed on …: No space left on device (28)",
+# Python's OSError "[Errno 28] No space left on device" (huggingface_hub), docker's lower-case
+# "no space left on device".
+_DISK_FULL = re.compile(r"no space left on device|\[Errno 28\]|\bENOSPC\b", re.IGNORECASE)
 
 
 class StepFailed(Exception):
@@ -65,6 +70,19 @@ def last_error(result: CommandResult) -> str:
     errors = [line for line in lines if "error" in line.lower() or "denied" in line.lower()]
     text = (errors or lines or [f"exit status {result.exit_status}"])[-1]
     return text.removeprefix("Error: ").rstrip(".")[:300]
+
+
+def out_of_space(result: CommandResult) -> bool:
+    """Whether a failed command failed because a disk filled up (ENOSPC)."""
+    return bool(_DISK_FULL.search(result.stdout + result.stderr))
+
+
+def disk_full(node: str, doing: str) -> StepFailed:
+    """The one sentence for a disk that filled up on ``node`` while ``doing``; what was written
+    so far is kept (``hf``'s finished files, rsync's ``--partial``) for the next download."""
+    return StepFailed(
+        f"{node} ran out of disk space while {doing}; free some space and download again."
+    )
 
 
 async def prepare(ssh: SshTransport, config: Config, node: str) -> NodeCache:
@@ -123,6 +141,8 @@ async def download_on_head(
         env={"HF_TOKEN": token} if token else None,
     )
     if not result.ok:
+        if out_of_space(result):
+            raise disk_full(cache.node, f"downloading {plan.repo}")
         raise StepFailed(
             f"hf download of {plan.repo} on {cache.node} failed: {last_error(result)}."
         )
@@ -143,6 +163,8 @@ async def copy_to(
         head, cmd.render(cmd.cd(hub_dir(config)), argv), timeout=transfer_timeout(size)
     )
     if not result.ok:
+        if out_of_space(result):  # only the receiver writes: the worker's disk is the full one
+            raise disk_full(worker.name, f"copying {plan.repo} from {head}")
         raise StepFailed(
             f"Copying {plan.repo} from {head} to {worker.name} failed (rsync exit "
             f"{result.exit_status}): {last_error(result)}."
@@ -171,6 +193,8 @@ async def write_ref(ssh: SshTransport, config: Config, node: str, repo: str, rev
     )
     result = await ssh.run(node, script, timeout=SMALL_TIMEOUT_S, stdin=revision)
     if not result.ok:
+        if out_of_space(result):
+            raise disk_full(node, f"recording the revision of {repo}")
         raise StepFailed(f"Could not record the revision on {node}: {last_error(result)}.")
 
 

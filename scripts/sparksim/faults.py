@@ -32,6 +32,12 @@ fills defaults) or by writing the file. ``SparkSim.clear_faults(node=None)`` rem
                        and the fake vLLM cannot load it. Injecting again adds another repo.
 ``image_missing``      ``image`` (default ``""`` = every image). ``docker image inspect`` exits
                        1 "Error: No such image", and launch-cluster.sh refuses to start.
+``disk_full``          ``repo`` (required), ``mib`` (default 4). A ``mib`` MiB tmpfs is mounted
+                       over that repo's (not yet existing) cache directory on this node, so the
+                       real ``hf``/``rsync`` writing there get ENOSPC from the kernel once it is
+                       full (see ``diskfull``; needs root). Injecting again resizes it, keeping
+                       its files ("space was freed"); clearing copies the files back and
+                       unmounts; the simulator's stop unmounts whatever is left.
 
 Stdlib only (imported by fakes under ``python -S``).
 """
@@ -56,6 +62,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "gpu_residual": {"seconds": 5.0},
     "model_missing": {"repo": _REQUIRED},
     "image_missing": {"image": ""},
+    "disk_full": {"repo": _REQUIRED, "mib": 4},
 }
 
 

@@ -38,7 +38,16 @@ from typing import Any
 import asyncssh
 import yaml
 
-from scripts.sparksim import fake_services, faults, hfcache, hfhub, openssh, procs, provision
+from scripts.sparksim import (
+    diskfull,
+    fake_services,
+    faults,
+    hfcache,
+    hfhub,
+    openssh,
+    procs,
+    provision,
+)
 from scripts.sparksim.containers import all_records, is_running
 from scripts.sparksim.layout import ENV_NODE, ENV_ROOT, NodePaths, SimPaths, read_json
 from scripts.sparksim.sshd import NodeSSHServer
@@ -208,15 +217,19 @@ class SparkSim:
             self._stopped = True
             return
         self._stopped = True
-        await asyncio.gather(*(service.stop() for service in self.services.values()))
-        await asyncio.gather(*(server.stop() for server in self._hub_servers))
-        for server in self._servers:
-            server.close()  # commands' process groups start terminating
-        # Meanwhile stop what outlives SSH sessions (the engine, detached or escaped children).
-        await asyncio.to_thread(procs.sweep, self.root, self.paths.pids)
-        await asyncio.gather(*(server.wait_closed() for server in self._servers))
-        if self.openssh is not None:
-            await asyncio.to_thread(self.openssh.teardown)
+        try:
+            await asyncio.gather(*(service.stop() for service in self.services.values()))
+            await asyncio.gather(*(server.stop() for server in self._hub_servers))
+            for server in self._servers:
+                server.close()  # commands' process groups start terminating
+            # Meanwhile stop what outlives SSH sessions (the engine, detached or escaped ones).
+            await asyncio.to_thread(procs.sweep, self.root, self.paths.pids)
+            await asyncio.gather(*(server.wait_closed() for server in self._servers))
+            if self.openssh is not None:
+                await asyncio.to_thread(self.openssh.teardown)
+        finally:
+            for node in self.nodes:  # a mount left behind would outlive the simulator's root
+                await asyncio.to_thread(diskfull.unmount_all, node.paths)
 
     async def __aenter__(self) -> SparkSim:
         await self.start()
@@ -347,9 +360,12 @@ class SparkSim:
 
     def inject(self, node_name: str, fault: str, **params: Any) -> None:
         """Set ``fault`` on a node (see ``faults`` for names and params). Raises KeyError for
-        an unknown node, ValueError for an unknown fault or bad params."""
+        an unknown node, ValueError for an unknown fault or bad params, and
+        ``diskfull.MountUnavailable`` when ``disk_full`` cannot mount (not root)."""
         node = self.node(node_name)
         params = faults.validate(fault, params)
+        if fault == "disk_full":  # mount first: a fault that could not be set is not recorded
+            diskfull.mount(node.paths, params["repo"], params["mib"])
         faults.store(node.paths, fault, params)
         if fault == "model_missing":
             hfcache.hide_repo(node.paths, params["repo"])
@@ -360,6 +376,8 @@ class SparkSim:
             cleared = faults.clear(node.paths)
             for repo in cleared.get("model_missing", {}).get("repos", []):
                 hfcache.restore_repo(node.paths, repo)
+            if "disk_full" in cleared:
+                diskfull.unmount(node.paths, cleared["disk_full"]["repo"])
 
     def active_faults(self, node_name: str) -> dict[str, dict[str, Any]]:
         """The faults currently set on a node."""
