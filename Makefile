@@ -43,8 +43,13 @@ demo: venv
 
 test: check-package typecheck test-python
 
+# The tiers that share nothing but the machine run on two workers; the rest (browser, real
+# OpenSSH in network namespaces, real vLLM, reliability, package) one test at a time. Any new
+# test folder lands in the second run unless it is listed here.
+PARALLEL_TESTS := tests/unit tests/storage tests/integration tests/downloads tests/sim
 test-python: venv realvllm
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 $(PARALLEL_TESTS)
+	$(BIN)/python -m pytest $(foreach dir,$(PARALLEL_TESTS),--ignore=$(dir))
 
 # The real vLLM (CPU build, ~3.5 GB) in its own cached venv under ~/.cache/spark-control/, for
 # tests/realvllm and `make bench`. Installed once; where it cannot be installed, the tier skips
