@@ -140,7 +140,7 @@ class Runtime:
             else None,
             on_held=self.engine.held_changed,
         )
-        self.engine.traffic = self.gate
+        self.engine.phases.traffic = self.gate
         self.watchdog = CrashWatchdog(
             config.watchdog, self.engine, self.served, self.lock, self.events, self.clock
         )
@@ -162,7 +162,7 @@ class Runtime:
             on_finished=self._download_finished,
             record=self.record_download,
         )
-        self.engine.weights_check = self.downloads.size_check
+        self.engine.phases.weights_check = self.downloads.size_check
         # The OpenAI-compatible proxy: its own connection pool (separate from ``http``, which
         # probes and the swap engine use with short timeouts).
         self._owns_upstream = upstream is None

@@ -44,7 +44,7 @@ from app.cluster.commands import UnsafeArgument
 from app.cluster.ssh import SshError, SshTransport
 from app.config import Config
 from app.coordination.lock import SwapLock
-from app.coordination.webhook import RolledBack, WebhookSender
+from app.coordination.webhook import WebhookSender
 from app.events import EventBus
 from app.metrics import Metrics
 from app.swap.errors import (
@@ -55,20 +55,18 @@ from app.swap.errors import (
     SwapInProgress,
     UnknownModel,
 )
-from app.swap.jobs import Job, JobHistory, JobRecord, JobState, Origin, Phase
+from app.swap.jobs import Job, JobHistory, JobRecord, JobState, Origin
 from app.swap.notify import SwapOutcome, swap_event
 from app.swap.phases import PhaseListener, PhaseRunner
 from app.swap.plan import SwapPlan
 from app.swap.preflight import (
-    Check,
-    ModelWeightsCheck,
     Validation,
-    run_checks,
+    validate_plan,
     weights_check_for,
 )
+from app.swap.recovery import Recovery
 from app.swap.running import ModelState, RunningModel, ServedModel
 from app.swap.settings import Timings
-from app.swap.traffic import NoTraffic, Traffic
 
 log = logging.getLogger("spark_control.swap")
 
@@ -93,7 +91,6 @@ class SwapEngine:
         timings: Timings | None = None,
         metrics: Metrics | None = None,
         journal: Callable[[Job], None] | None = None,
-        traffic: Traffic | None = None,
     ) -> None:
         self.config = config
         self._ssh = ssh
@@ -106,7 +103,9 @@ class SwapEngine:
         self._clock = clock
         self.timings = timings or Timings()
         self._metrics = metrics
-        self._phases = PhaseRunner(
+        # The phase runner; its ``traffic`` (the proxy's admission) and ``weights_check`` (the
+        # downloads' size check) are set by the runtime once those exist.
+        self.phases = self._phases = PhaseRunner(
             config,
             ssh=ssh,
             http=http,
@@ -115,24 +114,22 @@ class SwapEngine:
             clock=clock,
             timings=self.timings,
         )
+        self._recovery = Recovery(
+            config,
+            http=http,
+            catalog=catalog,
+            served=served,
+            phases=self._phases,
+            timings=self.timings,
+        )
         # Receives a job's view when it starts and when it ends (the persistent history).
         self._journal = journal
-        self.traffic = traffic or NoTraffic()
         self.history = JobHistory()
         self._active: JobRecord | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._shutting_down = False
 
     # --- queries ---------------------------------------------------------------------------
-
-    @property
-    def traffic(self) -> Traffic:
-        """The proxy's admission: held, drained and released around each real swap."""
-        return self._phases.traffic
-
-    @traffic.setter
-    def traffic(self, traffic: Traffic) -> None:
-        self._phases.traffic = traffic
 
     @property
     def active(self) -> JobRecord | None:
@@ -144,15 +141,6 @@ class SwapEngine:
         """Called synchronously as a real swap enters each phase, before the phase runs any
         command (the fault-matrix tests inject faults at an exact phase through this)."""
         return self._phases.listeners
-
-    @property
-    def weights_check(self) -> ModelWeightsCheck | None:
-        """The downloads' size-level weights check pre-flight uses (None: directory test)."""
-        return self._phases.weights_check
-
-    @weights_check.setter
-    def weights_check(self, check: ModelWeightsCheck | None) -> None:
-        self._phases.weights_check = check
 
     def _model(self, key: str) -> ModelDef:
         model = self._catalog().get(key)
@@ -178,22 +166,13 @@ class SwapEngine:
         model = self._model(key)
         if not self.config.configured:
             raise NotConfigured()
-        checks = await run_checks(
+        active = self._active
+        return await validate_plan(
             self._ssh,
             SwapPlan(self.config, model),
             weights_check_for(self._phases.weights_check, model),
+            running_job=active.job_id if active is not None else None,
         )
-        active = self._active
-        checks.append(
-            Check(
-                "no swap running",
-                active is None,
-                "no other swap is running"
-                if active is None
-                else f"swap job {active.job_id} is running",
-            )
-        )
-        return Validation.of(key, checks)
 
     def held_changed(self, count: int) -> None:
         """The proxy holds ``count`` requests for the running swap (shown in its job)."""
@@ -245,7 +224,7 @@ class SwapEngine:
         self._served.swap_began(job.job_id)
         self.history.add(job)
         self._save(job)
-        self.traffic.swap_started(key)
+        self._phases.traffic.swap_started(key)
         self._publish(job)
         task = asyncio.get_running_loop().create_task(
             self._run(job, plan, previous), name=f"swap-{job.job_id}"
@@ -321,7 +300,7 @@ class SwapEngine:
         else:
             job.finish(JobState.READY, returncode=0)
             self._served.set(plan.model.key, ModelState.READY, plan.model.served_name)
-            self.traffic.swap_ended(True)
+            self._phases.traffic.swap_ended(True)
             self._publish(job)
             self._notify(job, "swap_complete")
             log.info("swap %s → %s: ready", job.job_id, job.model_key)
@@ -345,7 +324,7 @@ class SwapEngine:
             self._active = None
         self._served.swap_ended(job.job_id)
         # Held proxy requests never outlive the swap (already answered on every normal path).
-        self.traffic.swap_ended(job.state == JobState.READY, job.error or "it was stopped")
+        self._phases.traffic.swap_ended(job.state == JobState.READY, job.error or "it was stopped")
         if job.settled:
             return
         job.settled = True
@@ -371,73 +350,21 @@ class SwapEngine:
     async def _fail(
         self, job: JobRecord, message: str, returncode: int, previous: RunningModel | None = None
     ) -> None:
-        self.traffic.swap_ended(False, message)
+        self._phases.traffic.swap_ended(False, message)
         await self._served.reconcile_after_failure(
             self._http,
             timeout=self.timings.http_timeout_s,
             phase=job.phase,
             model_key=job.model_key,
         )
-        if previous is not None and self._should_roll_back(job, previous):
-            job.rolled_back_to = await self._roll_back(job, previous)
+        if previous is not None and self._recovery.should_roll_back(job, previous):
+            job.rolled_back_to = await self._recovery.roll_back(
+                job, previous, self._phases.traffic, shutting_down=self._shutting_down
+            )
         job.finish(JobState.FAILED, returncode=returncode, error=message)
         self._publish(job)
         self._notify(job, "swap_failed")
         log.warning("swap %s → %s failed: %s", job.job_id, job.model_key, message)
-
-    def _should_roll_back(self, job: JobRecord, previous: RunningModel) -> bool:
-        """Roll back when asked to, when a ready model was stopped by this swap (a failure in
-        preflight touched nothing) and the head does not serve anything now."""
-        return (
-            self.config.swap.on_failure == "rollback"
-            and previous.state == ModelState.READY
-            and previous.key is not None
-            and previous.key != job.model_key
-            and job.phase not in (None, Phase.PREFLIGHT)
-            and self._served.current.state != ModelState.READY
-        )
-
-    async def _roll_back(self, job: JobRecord, previous: RunningModel) -> RolledBack:
-        """Relaunch ``previous`` inside the failed job (phase ``rolling_back``); never raises.
-        A cancel (or shutdown) during the rollback stops it and leaves the cluster stopped."""
-        key = previous.key or ""
-        model = self._catalog().get(key)
-        if model is None:
-            job.log("spark-control", f"rollback: {key} is no longer in the catalog")
-            return RolledBack(model_key=key, ready=False)
-        plan = SwapPlan(self.config, model)
-        job.log("spark-control", f"rollback: the swap to {job.model_key} failed; relaunching {key}")
-        log.warning("swap %s failed; rolling back to %s", job.job_id, key)
-        self.traffic.swap_started(key)
-        ready = False
-        try:
-            await self._phases.roll_back(job, plan)
-            ready = True
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            job.log("spark-control", "rollback: cancelled; the cluster is left stopped")
-            if not self._shutting_down:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(self.timings.cleanup_timeout_s):
-                        await asyncio.shield(self._phases.stopper.stop_quietly(plan))
-                self._served.set(None, ModelState.STOPPED)
-        except (SwapFailed, SshError) as err:
-            job.log("spark-control", f"rollback failed: {getattr(err, 'message', err)}")
-            await self._served.reconcile_after_failure(
-                self._http,
-                timeout=self.timings.http_timeout_s,
-                phase=self._phases.rollback_step,
-                model_key=key,
-            )
-        except Exception:
-            log.exception("rollback of swap %s failed unexpectedly", job.job_id)
-        if ready:
-            self._served.set(key, ModelState.READY, model.served_name)
-            job.log("spark-control", f"rollback: {key} is ready again")
-        self.traffic.swap_ended(ready, None if ready else "the rollback did not complete")
-        return RolledBack(model_key=key, ready=ready)
 
     async def _cancelled(self, job: JobRecord, plan: SwapPlan) -> None:
         """End a cancelled swap: after the cluster was touched, leave it stopped (not
@@ -446,21 +373,8 @@ class SwapEngine:
         abandons it and propagates, and ``_settle`` ends the job."""
         if self._shutting_down:
             return  # _settle ends the job as stopped
-        self.traffic.swap_ended(False, "The swap was cancelled.")
-        if job.phase not in (None, Phase.PREFLIGHT):
-            cleanup = asyncio.ensure_future(self._phases.stopper.stop_quietly(plan))
-            try:
-                async with asyncio.timeout(self.timings.cleanup_timeout_s):
-                    # Shielded so the cleanup's SSH commands are never interrupted halfway by
-                    # anything but the timeout or a shutdown (which cancels it below).
-                    await asyncio.shield(cleanup)
-            except TimeoutError:
-                log.warning("swap %s: the cancel's cleanup timed out", job.job_id)
-            except Exception:
-                log.exception("swap %s: the cancel's cleanup failed", job.job_id)
-            finally:
-                cleanup.cancel()  # a no-op once it finished
-            self._served.set(None, ModelState.STOPPED)
+        self._phases.traffic.swap_ended(False, "The swap was cancelled.")
+        await self._recovery.stop_after_cancel(job, plan)
         reason = job.cancel_reason or "cancelled"
         job.finish(JobState.CANCELLED, error=f"The swap was {reason}.")
         self._publish(job)

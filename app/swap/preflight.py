@@ -184,3 +184,25 @@ async def run_checks(
         )
     )
     return [check for checks in per_node for check in checks]
+
+
+async def validate_plan(
+    ssh: SshTransport,
+    plan: SwapPlan,
+    weights: WeightsCheck | None,
+    *,
+    running_job: str | None,
+) -> Validation:
+    """Every pre-flight check of ``plan`` plus "no swap running" (``running_job`` is the job
+    id of the swap in progress, if any); changes nothing."""
+    checks = await run_checks(ssh, plan, weights)
+    checks.append(
+        Check(
+            "no swap running",
+            running_job is None,
+            "no other swap is running"
+            if running_job is None
+            else f"swap job {running_job} is running",
+        )
+    )
+    return Validation.of(plan.model.key, checks)
