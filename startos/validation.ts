@@ -288,6 +288,7 @@ export function applySparkSettings(current: Config, settings: SparkSettings): Co
       disabled: [...settings.services.disabled, ...customDisabled],
       ssh_users: { ...customUsers, ...settings.services.ssh_users },
     },
-    webhook: settings.webhook,
+    // The form edits the URL and the secret; the events and retries stay as they were.
+    webhook: { ...current.webhook, ...settings.webhook },
   }
 }
