@@ -20,6 +20,7 @@ export {
   configShape,
   DEFAULT_TRUSTED_PROXIES,
   SSH_SERVICES,
+  WEBHOOK_EVENTS,
   yamlOptions,
 } from './fileModels/config.yaml'
 export { servicesOverridesFile } from './fileModels/servicesOverrides.yaml'

@@ -8,7 +8,8 @@
 //   node package_cli.mjs swap PATH        run the Swap behaviour handler on the config at PATH
 //   node package_cli.mjs apikey PATH      run Create API key on the config at PATH; prints the key
 //   node package_cli.mjs revoke PATH      run Revoke API key on the config at PATH
-//   node package_cli.mjs facts            print the validation patterns and built-in services (JSON)
+//   node package_cli.mjs facts            print the validation patterns, built-in services and webhook
+//                                         events (JSON)
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fakeEffects, internals } from './helpers.mjs'
@@ -42,6 +43,7 @@ if (command === 'seed') {
     JSON.stringify({
       patterns: internals.patterns,
       builtinServices: internals.BUILTIN_SERVICES,
+      webhookEvents: internals.WEBHOOK_EVENTS,
       servicePatterns: internals.servicePatterns,
     }),
   )

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+import typing
 from pathlib import Path
 
 import msgspec
@@ -150,6 +151,8 @@ def test_package_validates_with_the_app_rules() -> None:
     assert patterns["imageRef"] == app_config.IMAGE_REF.pattern
     assert patterns["remoteDir"] == app_config.REMOTE_DIR.pattern
     assert tuple(facts["builtinServices"]) == app_config.BUILTIN_SERVICES
+    # An event the package does not know would reset a hand-written event list to the default.
+    assert tuple(facts["webhookEvents"]) == typing.get_args(app_config.WebhookEvent)
 
 
 def test_lock_pins_every_runtime_dependency_within_its_range() -> None:
