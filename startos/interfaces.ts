@@ -1,15 +1,12 @@
-import { configFile, isPending } from './fileModels/config.yaml'
+import { configFile } from './fileModels/config.yaml'
 import { sdk } from './sdk'
 import { uiPort } from './utils'
 import { i18n } from './i18n'
 
 /** The API interface's description: whether a caller needs an API key right now. */
-export function apiDescription(apiKeyCount: number, keysPending: boolean): string {
+export function apiDescription(apiKeyCount: number): string {
   const what =
     'The HTTP API (/api/…) and the OpenAI-compatible endpoints (/v1/…) for scripts and other services.'
-  if (keysPending) {
-    return `${what} No API key is needed: keep this address on your LAN or VPN, and never attach a public domain.`
-  }
   return apiKeyCount > 0
     ? `${what} Every request needs an API key: Authorization: Bearer <key> (actions Create API key / Revoke API key).`
     : `${what} No API key is set, so anyone who can reach this address can use it: create one (Create API key) before attaching a public domain.`
@@ -18,7 +15,7 @@ export function apiDescription(apiKeyCount: number, keysPending: boolean): strin
 export const setInterfaces = sdk.setupInterfaces(async ({ effects }) => {
   // Re-run when the keys change, so the description stays true.
   const keyCount =
-    (await configFile.read((c) => (c.server.api_keys ?? []).length).const(effects)) ?? 0
+    (await configFile.read((c) => c.server.api_keys.length).const(effects)) ?? 0
   const host = sdk.MultiHost.of(effects, 'main')
   const origin = await host.bindPort(uiPort, { protocol: 'http' })
   const ui = sdk.createInterface(effects, {
@@ -36,7 +33,7 @@ export const setInterfaces = sdk.setupInterfaces(async ({ effects }) => {
   const api = sdk.createInterface(effects, {
     name: i18n('API'),
     id: 'api',
-    description: apiDescription(keyCount, isPending('server.api_keys')),
+    description: apiDescription(keyCount),
     type: 'api',
     masked: false,
     schemeOverride: null,

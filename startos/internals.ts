@@ -12,15 +12,15 @@ export { deleteKeyPair } from './actions/regenerateSshKey'
 export { refuseDuringSwap } from './actions/restartGuard'
 export { saveServices } from './actions/services'
 export { publicKeyResult } from './actions/showSshPublicKey'
-export { applySwapBehaviour } from './actions/swapBehaviour'
+export { applySwapBehaviour, saveSwapBehaviour } from './actions/swapBehaviour'
 export { deepHealthResult, testSparksNow } from './actions/testSparks'
 export {
   BUILTIN_SERVICES,
   configFile,
   configShape,
-  isPending,
-  PENDING_SETTINGS,
+  DEFAULT_TRUSTED_PROXIES,
   SSH_SERVICES,
+  WEBHOOK_EVENTS,
   yamlOptions,
 } from './fileModels/config.yaml'
 export { servicesOverridesFile } from './fileModels/servicesOverrides.yaml'
@@ -35,7 +35,7 @@ export { apiDescription, setInterfaces } from './interfaces'
 export { forgetHostKey, hostNames, withoutHostEntries } from './knownHosts'
 export { CONFIGURE_SPARKS_TASK } from './init/taskConfigureSparks'
 export { servicePatterns } from './servicesSettings'
-export { settingsPatterns, validateSwapBehaviour } from './settingsValidation'
+export { settingsPatterns, validateAccess, validateSwapBehaviour } from './settingsValidation'
 export { readPublicKey } from './sshKey'
 export { appCommand, appUser, configPath, dataDir, uiPort, volumePathOf } from './utils'
 export { applySparkSettings, InvalidInput, patterns, validateSparkSettings } from './validation'

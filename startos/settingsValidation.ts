@@ -9,6 +9,7 @@ import {
   SWAP_DEFAULTS,
   WATCHDOG_DEFAULTS,
 } from './fileModels/config.yaml'
+import { isIP } from 'node:net'
 import { InvalidInput } from './validation'
 
 type Fields = Record<string, unknown>
@@ -98,7 +99,20 @@ export function validateModels(input: unknown): ModelsSettings {
 
 export type AccessSettings = { allowed_hosts: string[]; trusted_proxies: string[] }
 
-export function validateAccess(input: unknown, proxiesPending: boolean): AccessSettings {
+/**
+ * An address or network as the app's `ipaddress.ip_network(entry, strict=False)` accepts it:
+ * an IPv4 or IPv6 address, optionally with a prefix length that fits it (host bits may be set).
+ */
+export function isProxyAddress(text: string): boolean {
+  if (!new RegExp(settingsPatterns.trustedProxy).test(text)) return false
+  const [address, prefix] = text.split('/')
+  const family = isIP(address)
+  if (family === 0) return false
+  if (prefix === undefined) return true
+  return Number(prefix) <= (family === 4 ? 32 : 128)
+}
+
+export function validateAccess(input: unknown): AccessSettings {
   const problems: string[] = []
   const form = record(input)
   const hosts = textList(
@@ -115,8 +129,10 @@ export function validateAccess(input: unknown, proxiesPending: boolean): AccessS
     LIMITS.hosts,
     problems,
   )
-  if (proxiesPending && proxies.length > 0) {
-    problems.push('This version of Spark Control does not read trusted proxies yet: leave the list empty.')
+  for (const proxy of proxies) {
+    if (!isProxyAddress(proxy)) {
+      problems.push(`Trusted proxies: ${JSON.stringify(proxy)} is not an IP address or network.`)
+    }
   }
   if (problems.length > 0) throw new InvalidInput(problems)
   return { allowed_hosts: hosts, trusted_proxies: proxies }
@@ -164,14 +180,14 @@ export function validateSwapBehaviour(input: unknown): SwapBehaviour {
   } else if (!blank(form.on_failure)) {
     problems.push('After a failed swap must be "rollback" or "stay_stopped".')
   }
+  const w = (key: Exclude<keyof typeof WATCHDOG_DEFAULTS, 'enabled'>, label: string, min: number, max: number) =>
+    wholeNumber(form[`watchdog_${key}`], label, { min, max, default: WATCHDOG_DEFAULTS[key] }, problems)
   const watchdog = {
     enabled: form.watchdog_enabled !== false,
-    grace_s: wholeNumber(
-      form.watchdog_grace_s,
-      'Watchdog grace period',
-      { min: 0, max: 3600, default: WATCHDOG_DEFAULTS.grace_s },
-      problems,
-    ),
+    grace_s: w('grace_s', 'Watchdog grace period', 0, 3600),
+    max_restarts: w('max_restarts', 'Watchdog restarts', 1, 100),
+    window_s: w('window_s', 'Watchdog window', 1, 86400),
+    backoff_s: w('backoff_s', 'Watchdog backoff', 0, 3600),
   }
   if (problems.length > 0) throw new InvalidInput(problems)
   return { swap, watchdog }

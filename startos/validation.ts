@@ -24,7 +24,7 @@ export const patterns = {
   imageRef: '^[a-z0-9][a-z0-9._/:@-]{0,254}$',
   host: '^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$',
   sshUser: '^[a-z_][a-z0-9_.-]{0,31}$',
-  remoteDir: '^(~|~/[^\\n\\x00]*|/[^\\n\\x00]*)$',
+  remoteDir: '^(~|~/[^\\x00-\\x1f\\x7f]*|/[^\\x00-\\x1f\\x7f]*)$',
 } as const
 
 const matches = (pattern: string, value: string) => new RegExp(pattern).test(value)
@@ -210,7 +210,7 @@ export function validateSparkSettings(input: unknown): SparkSettings {
     optionalText(vllm.launch_dir, 'Launch directory', problems) ?? DEFAULT_LAUNCH_DIR
   if (!matches(patterns.remoteDir, launchDir)) {
     problems.push(
-      `Launch directory ${shown(launchDir)} must be an absolute path or start with "~/".`,
+      `Launch directory ${shown(launchDir)} must be an absolute path or start with "~/", with no control characters.`,
     )
   }
 
@@ -288,6 +288,7 @@ export function applySparkSettings(current: Config, settings: SparkSettings): Co
       disabled: [...settings.services.disabled, ...customDisabled],
       ssh_users: { ...customUsers, ...settings.services.ssh_users },
     },
-    webhook: settings.webhook,
+    // The form edits the URL and the secret; the events and retries stay as they were.
+    webhook: { ...current.webhook, ...settings.webhook },
   }
 }

@@ -1,5 +1,10 @@
 import type { T } from '@start9labs/start-sdk'
-import { type Config, configFile, configShape, isPending } from '../fileModels/config.yaml'
+import {
+  type Config,
+  configFile,
+  configShape,
+  DEFAULT_TRUSTED_PROXIES,
+} from '../fileModels/config.yaml'
 import { sdk } from '../sdk'
 import { type AccessSettings, LIMITS, settingsPatterns, validateAccess } from '../settingsValidation'
 import { refuseDuringSwap, RESTART_WARNING, restartAnyway } from './restartGuard'
@@ -28,8 +33,8 @@ export const inputSpec = InputSpec.of({
       {
         name: 'Trusted proxies',
         description:
-          'Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies in front of Spark Control whose X-Forwarded-For header may be believed. StartOS itself needs no entry.',
-        default: [],
+          `Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies in front of Spark Control whose X-Forwarded-Host and X-Forwarded-Proto headers count. Keep the defaults (${DEFAULT_TRUSTED_PROXIES.join(', ')}: this machine and StartOS's own proxy) unless you know StartOS reaches Spark Control otherwise; an empty list trusts no proxy.`,
+        default: [...DEFAULT_TRUSTED_PROXIES],
         maxLength: LIMITS.hosts,
       },
       {
@@ -42,13 +47,18 @@ export const inputSpec = InputSpec.of({
 })
 
 export function applyAccess(current: Config, settings: AccessSettings): Config {
-  const server: Config['server'] = { ...current.server, allowed_hosts: settings.allowed_hosts }
-  if (!isPending('server.trusted_proxies')) server.trusted_proxies = settings.trusted_proxies
-  return { ...current, server }
+  return {
+    ...current,
+    server: {
+      ...current.server,
+      allowed_hosts: settings.allowed_hosts,
+      trusted_proxies: settings.trusted_proxies,
+    },
+  }
 }
 
 export async function saveAccess(effects: T.Effects, input: unknown, file = configFile) {
-  const settings = validateAccess(input, isPending('server.trusted_proxies'))
+  const settings = validateAccess(input)
   await refuseDuringSwap(input)
   const current = (await file.read().once()) ?? configShape.parse({})
   await file.write(effects, applyAccess(current, settings))
@@ -72,7 +82,7 @@ export const access = sdk.Action.withInput(
     if (!config) return null
     return {
       allowed_hosts: config.server.allowed_hosts,
-      trusted_proxies: config.server.trusted_proxies ?? [],
+      trusted_proxies: config.server.trusted_proxies,
     }
   },
   async ({ effects, input }) => {

@@ -11,7 +11,6 @@ import {
   type Config,
   configFile,
   configShape,
-  isPending,
 } from '../fileModels/config.yaml'
 import { sdk } from '../sdk'
 import { settingsPatterns, validateApiKeyRequest } from '../settingsValidation'
@@ -20,8 +19,6 @@ import { refuseDuringSwap, RESTART_WARNING, restartAnyway } from './restartGuard
 import { i18n } from '../i18n'
 
 const { InputSpec, Value } = sdk
-
-const PENDING_REASON = 'This version of Spark Control does not check API keys yet.'
 
 const scopeNames: Record<ApiKeyEntry['scope'], string> = {
   read: 'read: status, models, logs and the /v1 proxy',
@@ -81,8 +78,6 @@ export async function createApiKey(
   return { name: request.name, key }
 }
 
-const visibility = () => (isPending('server.api_keys') ? { disabled: PENDING_REASON } : 'enabled')
-
 export const createApiKeyAction = sdk.Action.withInput(
   'create-api-key',
   async () => ({
@@ -92,7 +87,7 @@ export const createApiKeyAction = sdk.Action.withInput(
     warning: RESTART_WARNING,
     allowedStatuses: 'any',
     group: 'Access',
-    visibility: visibility(),
+    visibility: 'enabled',
   }),
   createInputSpec,
   async () => null,
@@ -110,7 +105,7 @@ export const createApiKeyAction = sdk.Action.withInput(
 
 export const revokeInputSpec = InputSpec.of({
   name: Value.dynamicSelect(async ({ effects }) => {
-    const keys = (await configFile.read((c) => c.server.api_keys ?? []).const(effects)) ?? []
+    const keys = (await configFile.read((c) => c.server.api_keys).const(effects)) ?? []
     return {
       name: 'Key',
       description: 'The key to revoke. Whatever uses it is refused from then on.',
@@ -141,18 +136,14 @@ export const revokeApiKeyAction = sdk.Action.withInput(
   'revoke-api-key',
   async ({ effects }) => {
     const count =
-      (await configFile.read((c) => (c.server.api_keys ?? []).length).const(effects)) ?? 0
+      (await configFile.read((c) => (c.server.api_keys).length).const(effects)) ?? 0
     return {
       name: i18n('Revoke API key'),
       description: i18n('Remove an API key; whatever uses it is refused from then on.'),
       warning: RESTART_WARNING,
       allowedStatuses: 'any',
       group: 'Access',
-      visibility: isPending('server.api_keys')
-        ? { disabled: PENDING_REASON }
-        : count > 0
-          ? 'enabled'
-          : { disabled: 'No API key exists.' },
+      visibility: count > 0 ? 'enabled' : { disabled: 'No API key exists.' },
     }
   },
   revokeInputSpec,

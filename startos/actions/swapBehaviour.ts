@@ -1,14 +1,13 @@
 /**
  * How swaps behave: draining, holding requests for the incoming model, what happens after a
- * failure, swap on request, and the watchdog (config `swap:` and `watchdog:`, shared CONFIG.md).
- * The app reads these from a later version on; until then the action is visible but disabled.
+ * failure, swap on request, and the watchdog (config `swap:` and `watchdog:`, shared CONFIG.md;
+ * docs/SWAPS.md describes what each does).
  */
 import type { T } from '@start9labs/start-sdk'
 import {
   type Config,
   configFile,
   configShape,
-  isPending,
   SWAP_DEFAULTS,
   WATCHDOG_DEFAULTS,
 } from '../fileModels/config.yaml'
@@ -74,13 +73,39 @@ export const inputSpec = InputSpec.of({
   ),
   watchdog_enabled: Value.toggle({
     name: 'Watchdog',
-    description: 'Notice when the running model stops answering and mark it down.',
+    description: 'Launch the served model again when it dies after it was ready.',
     default: WATCHDOG_DEFAULTS.enabled,
   }),
   watchdog_grace_s: seconds(
     'Watchdog grace period (seconds)',
-    'How long the model may fail to answer before the watchdog acts.',
+    'How long the model must stay down before the watchdog launches it again.',
     WATCHDOG_DEFAULTS.grace_s,
+    3600,
+  ),
+  watchdog_max_restarts: Value.number({
+    name: 'Watchdog restarts',
+    description: `How many times the watchdog launches the model again within the window below before it gives up. Blank: ${WATCHDOG_DEFAULTS.max_restarts}.`,
+    required: false,
+    default: null,
+    integer: true,
+    min: 1,
+    max: 100,
+    placeholder: String(WATCHDOG_DEFAULTS.max_restarts),
+  }),
+  watchdog_window_s: Value.number({
+    name: 'Watchdog window (seconds)',
+    description: `The period the restarts above are counted in. Blank: ${WATCHDOG_DEFAULTS.window_s}.`,
+    required: false,
+    default: null,
+    integer: true,
+    min: 1,
+    max: 86400,
+    placeholder: String(WATCHDOG_DEFAULTS.window_s),
+  }),
+  watchdog_backoff_s: seconds(
+    'Watchdog backoff (seconds)',
+    'How long the watchdog waits before its first relaunch; each next one waits twice as long.',
+    WATCHDOG_DEFAULTS.backoff_s,
     3600,
   ),
   restart_during_swap: restartAnyway,
@@ -91,9 +116,6 @@ export function applySwapBehaviour(current: Config, settings: SwapBehaviour): Co
 }
 
 export async function saveSwapBehaviour(effects: T.Effects, input: unknown, file = configFile) {
-  if (isPending('swap') || isPending('watchdog')) {
-    throw new Error('This version of Spark Control does not read swap behaviour settings yet.')
-  }
   const settings = validateSwapBehaviour(input)
   await refuseDuringSwap(input)
   const current = (await file.read().once()) ?? configShape.parse({})
@@ -110,20 +132,27 @@ export const swapBehaviour = sdk.Action.withInput(
     warning: RESTART_WARNING,
     allowedStatuses: 'any',
     group: 'Settings',
-    visibility:
-      isPending('swap') || isPending('watchdog')
-        ? { disabled: 'This version of Spark Control does not read these settings yet.' }
-        : 'enabled',
+    visibility: 'enabled',
   }),
   inputSpec,
   async () => {
     const config = await configFile.read().once()
     const swap = config?.swap ?? SWAP_DEFAULTS
     const watchdog = config?.watchdog ?? WATCHDOG_DEFAULTS
+    // The form takes whole seconds; a hand-written fraction is shown rounded.
+    const whole = (n: number) => Math.round(n)
     return {
-      ...swap,
+      drain_timeout_s: whole(swap.drain_timeout_s),
+      hold_timeout_s: whole(swap.hold_timeout_s),
+      hold_max_requests: swap.hold_max_requests,
+      on_failure: swap.on_failure,
+      on_request: swap.on_request,
+      min_dwell_s: whole(swap.min_dwell_s),
       watchdog_enabled: watchdog.enabled,
-      watchdog_grace_s: watchdog.grace_s,
+      watchdog_grace_s: whole(watchdog.grace_s),
+      watchdog_max_restarts: watchdog.max_restarts,
+      watchdog_window_s: Math.max(1, whole(watchdog.window_s)),
+      watchdog_backoff_s: whole(watchdog.backoff_s),
     }
   },
   async ({ effects, input }) => {

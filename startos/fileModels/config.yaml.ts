@@ -7,14 +7,6 @@ import { sdk } from '../sdk'
  *
  * Every key has a default, so `configFile.merge(effects, {})` seeds a complete file at install.
  * Keys the app does not know must never be written: app/config.py rejects unknown fields.
- *
- * Some settings of the contract (shared CONFIG.md) are read by the app only from a later
- * version on: API keys and trusted proxies, and the `swap:` / `watchdog:` behaviour. They are
- * modelled here under their contract names but are *pending* (listed in PENDING_SETTINGS): never
- * seeded, and the actions that write them stay disabled, so this package never writes a key the
- * app in the same package would refuse. A test (tests/package/test_startos_package.py) fails as
- * soon as the app reads one of them, so it graduates: drop it from PENDING_SETTINGS and give it
- * `.catch(default)` like every other key.
  */
 
 export const DEFAULT_VLLM_PORT = 8888
@@ -26,20 +18,6 @@ export const DEFAULT_SSH_PORT = 22
 export const BUILTIN_SERVICES = ['vllm', 'parakeet', 'kokoro', 'embeddings', 'qdrant'] as const
 /** The built-in services that run on a Spark reached over SSH, each with an optional own user. */
 export const SSH_SERVICES = ['parakeet', 'kokoro', 'embeddings', 'qdrant'] as const
-
-/** Dotted config keys the package models but the app does not read yet (see above). */
-export const PENDING_SETTINGS = [
-  'server.trusted_proxies',
-  'server.api_keys',
-  'swap',
-  'watchdog',
-] as const
-export type PendingSetting = (typeof PENDING_SETTINGS)[number]
-export const isPending = (key: PendingSetting): boolean =>
-  (PENDING_SETTINGS as readonly string[]).includes(key)
-
-/** A pending key: absent unless an action wrote it, dropped when malformed. */
-const pending = <T extends z.ZodTypeAny>(schema: T) => schema.optional().catch(undefined)
 
 export const API_KEY_SCOPES = ['read', 'operate', 'admin'] as const
 export const apiKeyEntry = z.object({
@@ -57,7 +35,40 @@ export const SWAP_DEFAULTS = {
   on_request: false,
   min_dwell_s: 300,
 }
-export const WATCHDOG_DEFAULTS = { enabled: true, grace_s: 10 }
+export const WATCHDOG_DEFAULTS = {
+  enabled: true,
+  grace_s: 10,
+  max_restarts: 3,
+  window_s: 600,
+  backoff_s: 10,
+}
+/** Loopback and the StartOS 0.4 bridge gateway, from which StartOS's reverse proxy connects. */
+export const DEFAULT_TRUSTED_PROXIES = ['127.0.0.0/8', '::1', '10.0.3.1']
+export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co'
+export const WEBHOOK_EVENTS = [
+  'swap_complete',
+  'swap_failed',
+  'model_crashed',
+  'model_restarted',
+  'spark_unreachable',
+  'spark_recovered',
+  'lock_acquired',
+  'lock_released',
+  'lock_expired',
+  'download_complete',
+  'download_failed',
+] as const
+export const WEBHOOK_DEFAULTS = {
+  url: '',
+  secret: '',
+  events: ['swap_complete', 'swap_failed'] as (typeof WEBHOOK_EVENTS)[number][],
+  retries: 0,
+}
+export const STORAGE_DEFAULTS = {
+  database: '/data/spark-control.db',
+  history_days: 90,
+  gpu_days: 7,
+}
 
 const spark = z.object({
   name: z.string(),
@@ -83,6 +94,7 @@ export const configShape = z.object({
       hf_home: z.string().catch('~/.cache/huggingface'),
       load_timeout_s: z.number().int().catch(1800),
       hf_token: z.string().catch(''),
+      hf_endpoint: z.string().catch(DEFAULT_HF_ENDPOINT),
     })
     .catch({
       port: DEFAULT_VLLM_PORT,
@@ -92,6 +104,7 @@ export const configShape = z.object({
       hf_home: '~/.cache/huggingface',
       load_timeout_s: 1800,
       hf_token: '',
+      hf_endpoint: DEFAULT_HF_ENDPOINT,
     }),
   services: z
     .object({
@@ -102,10 +115,12 @@ export const configShape = z.object({
     .catch({ disabled: [], overrides_file: '/data/services-overrides.yaml', ssh_users: {} }),
   webhook: z
     .object({
-      url: z.string().catch(''),
-      secret: z.string().catch(''),
+      url: z.string().catch(WEBHOOK_DEFAULTS.url),
+      secret: z.string().catch(WEBHOOK_DEFAULTS.secret),
+      events: z.array(z.enum(WEBHOOK_EVENTS)).catch(() => [...WEBHOOK_DEFAULTS.events]),
+      retries: z.number().int().min(0).max(10).catch(WEBHOOK_DEFAULTS.retries),
     })
-    .catch({ url: '', secret: '' }),
+    .catch(() => ({ ...WEBHOOK_DEFAULTS, events: [...WEBHOOK_DEFAULTS.events] })),
   models: z
     .object({
       catalog_file: z.string().catch(''),
@@ -125,26 +140,43 @@ export const configShape = z.object({
   server: z
     .object({
       allowed_hosts: z.array(z.string()).catch([]),
-      trusted_proxies: pending(z.array(z.string())),
-      api_keys: pending(z.array(apiKeyEntry)),
+      trusted_proxies: z.array(z.string()).catch(() => [...DEFAULT_TRUSTED_PROXIES]),
+      api_keys: z.array(apiKeyEntry).catch([]),
     })
-    .catch({ allowed_hosts: [] }),
-  swap: pending(
-    z.object({
-      drain_timeout_s: z.number().int().catch(SWAP_DEFAULTS.drain_timeout_s),
-      hold_timeout_s: z.number().int().catch(SWAP_DEFAULTS.hold_timeout_s),
-      hold_max_requests: z.number().int().catch(SWAP_DEFAULTS.hold_max_requests),
+    .catch(() => ({
+      allowed_hosts: [],
+      trusted_proxies: [...DEFAULT_TRUSTED_PROXIES],
+      api_keys: [],
+    })),
+  storage: z
+    .object({
+      database: z.string().min(1).max(1024).catch(STORAGE_DEFAULTS.database),
+      history_days: z.number().int().min(1).max(3650).catch(STORAGE_DEFAULTS.history_days),
+      gpu_days: z.number().int().min(1).max(90).catch(STORAGE_DEFAULTS.gpu_days),
+    })
+    .catch(() => ({ ...STORAGE_DEFAULTS })),
+  // The bounds are the app's: a hand-edited value outside them falls back to the default rather
+  // than being written back for the app to refuse. Durations may have fractions (the app reads
+  // floats); the actions write whole seconds.
+  swap: z
+    .object({
+      drain_timeout_s: z.number().min(0).max(3600).catch(SWAP_DEFAULTS.drain_timeout_s),
+      hold_timeout_s: z.number().min(0).max(86400).catch(SWAP_DEFAULTS.hold_timeout_s),
+      hold_max_requests: z.number().int().min(0).max(100000).catch(SWAP_DEFAULTS.hold_max_requests),
       on_failure: z.enum(['rollback', 'stay_stopped']).catch(SWAP_DEFAULTS.on_failure),
       on_request: z.boolean().catch(SWAP_DEFAULTS.on_request),
-      min_dwell_s: z.number().int().catch(SWAP_DEFAULTS.min_dwell_s),
-    }),
-  ),
-  watchdog: pending(
-    z.object({
+      min_dwell_s: z.number().min(0).max(86400).catch(SWAP_DEFAULTS.min_dwell_s),
+    })
+    .catch(() => ({ ...SWAP_DEFAULTS })),
+  watchdog: z
+    .object({
       enabled: z.boolean().catch(WATCHDOG_DEFAULTS.enabled),
-      grace_s: z.number().int().catch(WATCHDOG_DEFAULTS.grace_s),
-    }),
-  ),
+      grace_s: z.number().min(0).max(3600).catch(WATCHDOG_DEFAULTS.grace_s),
+      max_restarts: z.number().int().min(1).max(100).catch(WATCHDOG_DEFAULTS.max_restarts),
+      window_s: z.number().min(1).max(86400).catch(WATCHDOG_DEFAULTS.window_s),
+      backoff_s: z.number().min(0).max(3600).catch(WATCHDOG_DEFAULTS.backoff_s),
+    })
+    .catch(() => ({ ...WATCHDOG_DEFAULTS })),
 })
 
 export type Config = z.infer<typeof configShape>

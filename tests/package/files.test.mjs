@@ -25,16 +25,66 @@ test('merging nothing seeds a complete config with every default', async () => {
       hf_home: '~/.cache/huggingface',
       load_timeout_s: 1800,
       hf_token: '',
+      hf_endpoint: 'https://huggingface.co',
     },
     services: { disabled: [], overrides_file: '/data/services-overrides.yaml', ssh_users: {} },
-    webhook: { url: '', secret: '' },
+    webhook: { url: '', secret: '', events: ['swap_complete', 'swap_failed'], retries: 0 },
     models: {
       catalog_file: '',
       overrides_file: '/data/models-overrides.yaml',
       local_roots: ['/home/nvidia/models'],
     },
     limits: { max_upload_mb: 200 },
-    server: { allowed_hosts: [] },
+    server: { allowed_hosts: [], trusted_proxies: ['127.0.0.0/8', '::1', '10.0.3.1'], api_keys: [] },
+    storage: { database: '/data/spark-control.db', history_days: 90, gpu_days: 7 },
+    swap: {
+      drain_timeout_s: 30,
+      hold_timeout_s: 600,
+      hold_max_requests: 256,
+      on_failure: 'rollback',
+      on_request: false,
+      min_dwell_s: 300,
+    },
+    watchdog: { enabled: true, grace_s: 10, max_restarts: 3, window_s: 600, backoff_s: 10 },
+  })
+})
+
+test('a file from before the newer settings gains them, keeping what it had', async () => {
+  const path = join(tempDir(), 'config.yaml')
+  writeFileSync(
+    path,
+    'sparks: [{name: spark1, host: 10.0.0.1, ssh_port: 22, ssh_user: nvidia}]\n' +
+      'webhook: {url: "https://hooks.lan/x", secret: s}\n' +
+      'server: {allowed_hosts: [spark.example.org]}\n',
+  )
+  const file = internals.configFile.withPath(path)
+  await file.merge(fakeEffects(), {})
+  const merged = YAML.parse(readFileSync(path, 'utf-8'))
+  assert.equal(merged.sparks[0].host, '10.0.0.1')
+  assert.deepEqual(merged.webhook, {
+    url: 'https://hooks.lan/x',
+    secret: 's',
+    events: ['swap_complete', 'swap_failed'],
+    retries: 0,
+  })
+  assert.deepEqual(merged.server, {
+    allowed_hosts: ['spark.example.org'],
+    trusted_proxies: ['127.0.0.0/8', '::1', '10.0.3.1'],
+    api_keys: [],
+  })
+  assert.equal(merged.watchdog.max_restarts, 3)
+})
+
+test('Configure Sparks keeps the webhook events and retries it does not show', async () => {
+  const path = join(tempDir(), 'config.yaml')
+  writeFileSync(path, 'webhook: {url: "", secret: "", events: [model_crashed, lock_expired], retries: 3}\n')
+  const file = internals.configFile.withPath(path)
+  await internals.saveSparkSettings(fakeEffects(), validForm(), file)
+  assert.deepEqual(YAML.parse(readFileSync(path, 'utf-8')).webhook, {
+    url: 'https://hooks.lan/spark',
+    secret: 's3cret',
+    events: ['model_crashed', 'lock_expired'],
+    retries: 3,
   })
 })
 

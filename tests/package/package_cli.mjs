@@ -5,8 +5,11 @@
 //   node package_cli.mjs access PATH      run the Access handler on the config at PATH
 //   node package_cli.mjs services DIR     run the Services handler on DIR/config.yaml and
 //                                         DIR/services-overrides.yaml
-//   node package_cli.mjs facts            print the validation patterns, built-in services and the
-//                                         settings the package does not write yet (JSON)
+//   node package_cli.mjs swap PATH        run the Swap behaviour handler on the config at PATH
+//   node package_cli.mjs apikey PATH      run Create API key on the config at PATH; prints the key
+//   node package_cli.mjs revoke PATH      run Revoke API key on the config at PATH
+//   node package_cli.mjs facts            print the validation patterns, built-in services and webhook
+//                                         events (JSON)
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fakeEffects, internals } from './helpers.mjs'
@@ -23,6 +26,13 @@ if (command === 'seed') {
   await internals.saveModels(fakeEffects(), stdin(), file)
 } else if (command === 'access') {
   await internals.saveAccess(fakeEffects(), stdin(), file)
+} else if (command === 'swap') {
+  await internals.saveSwapBehaviour(fakeEffects(), stdin(), file)
+} else if (command === 'apikey') {
+  const { key } = await internals.createApiKey(fakeEffects(), stdin(), file)
+  process.stdout.write(key)
+} else if (command === 'revoke') {
+  await internals.revokeApiKey(fakeEffects(), stdin(), file)
 } else if (command === 'services') {
   await internals.saveServices(fakeEffects(), stdin(), {
     config: internals.configFile.withPath(join(path, 'config.yaml')),
@@ -33,7 +43,7 @@ if (command === 'seed') {
     JSON.stringify({
       patterns: internals.patterns,
       builtinServices: internals.BUILTIN_SERVICES,
-      pendingSettings: internals.PENDING_SETTINGS,
+      webhookEvents: internals.WEBHOOK_EVENTS,
       servicePatterns: internals.servicePatterns,
     }),
   )

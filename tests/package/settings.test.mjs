@@ -137,12 +137,28 @@ test('Access writes allowed host names and refuses anything else', async () => {
     internals.saveAccess(fakeEffects(), { allowed_hosts: ['evil host', 'a/b'], trusted_proxies: [] }, f.config),
     /Allowed host names: "evil host" is not valid/,
   )
-  if (internals.isPending('server.trusted_proxies')) {
-    await assert.rejects(
-      internals.saveAccess(fakeEffects(), { allowed_hosts: [], trusted_proxies: ['10.0.0.1'] }, f.config),
-      /does not read trusted proxies yet/,
-    )
-  }
+})
+
+test('Access writes trusted proxies the app accepts and refuses anything else', async () => {
+  const f = await files()
+  assert.deepEqual(f.read('config.yaml').server.trusted_proxies, ['127.0.0.0/8', '::1', '10.0.3.1'])
+  await internals.saveAccess(
+    fakeEffects(),
+    { allowed_hosts: [], trusted_proxies: ['10.0.3.1', ' 192.168.1.0/24 ', 'fd00::/8', '10.0.0.7/8'] },
+    f.config,
+  )
+  const server = f.read('config.yaml').server
+  assert.deepEqual(server.trusted_proxies, ['10.0.3.1', '192.168.1.0/24', 'fd00::/8', '10.0.0.7/8'])
+  assert.deepEqual(server.allowed_hosts, [])
+  const bad = ['10.0.0.256', '1.2.3.4/33', '::1/129', 'fe80::1::2', '::::', '10.0.0.1/', 'host.lan', '10.0.\u00001']
+  await assert.rejects(
+    internals.saveAccess(fakeEffects(), { allowed_hosts: [], trusted_proxies: bad }, f.config),
+    (err) => bad.every((entry) => err.message.includes(JSON.stringify(entry.trim()))),
+  )
+  assert.deepEqual(f.read('config.yaml').server.trusted_proxies, server.trusted_proxies, 'nothing written')
+  // An empty list is what the user asked for: no proxy is trusted.
+  await internals.saveAccess(fakeEffects(), { allowed_hosts: [], trusted_proxies: [] }, f.config)
+  assert.deepEqual(f.read('config.yaml').server.trusted_proxies, [])
 })
 
 test('a new API key is shown once and only its SHA-256 is stored; revoking removes it', async () => {
@@ -180,24 +196,83 @@ test('a new API key is shown once and only its SHA-256 is stored; revoking remov
   )
 })
 
-test('settings the app does not read yet are never seeded and their actions are disabled', async () => {
-  const seeded = internals.configShape.parse({})
+test('API keys, Swap behaviour and Access are offered; Revoke only once a key exists', async () => {
   const exported = []
   await bundle.actions.init(fakeEffects(exported))
   const visibility = (id) => exported.find((a) => a.id === id).metadata.visibility
-  for (const key of internals.PENDING_SETTINGS) {
-    const [section, field] = key.split('.')
-    const value = field ? seeded[section][field] : seeded[section]
-    assert.equal(value, undefined, `${key} is not seeded`)
+  for (const id of ['create-api-key', 'swap-behaviour', 'access']) {
+    assert.equal(visibility(id), 'enabled', id)
   }
-  if (internals.isPending('server.api_keys')) {
-    assert.deepEqual(visibility('create-api-key'), {
-      disabled: 'This version of Spark Control does not check API keys yet.',
-    })
-  }
-  if (internals.isPending('swap')) {
-    assert.match(visibility('swap-behaviour').disabled, /does not read these settings yet/)
-  }
+  // Outside a running service no config is read: no key exists, so there is nothing to revoke.
+  assert.deepEqual(visibility('revoke-api-key'), { disabled: 'No API key exists.' })
+})
+
+test('Swap behaviour saves swap: and watchdog: whole, keeping every other setting', async () => {
+  const f = await files()
+  const seeded = f.read('config.yaml')
+  assert.deepEqual(seeded.swap, {
+    drain_timeout_s: 30,
+    hold_timeout_s: 600,
+    hold_max_requests: 256,
+    on_failure: 'rollback',
+    on_request: false,
+    min_dwell_s: 300,
+  })
+  assert.deepEqual(seeded.watchdog, {
+    enabled: true,
+    grace_s: 10,
+    max_restarts: 3,
+    window_s: 600,
+    backoff_s: 10,
+  })
+  await internals.saveSwapBehaviour(
+    fakeEffects(),
+    {
+      drain_timeout_s: 0,
+      hold_timeout_s: 120,
+      hold_max_requests: null,
+      on_failure: 'stay_stopped',
+      on_request: true,
+      min_dwell_s: 900,
+      watchdog_enabled: true,
+      watchdog_grace_s: 30,
+      watchdog_max_restarts: 5,
+      watchdog_window_s: 3600,
+      watchdog_backoff_s: null,
+      restart_during_swap: true,
+    },
+    f.config,
+  )
+  const saved = f.read('config.yaml')
+  assert.deepEqual(saved.swap, {
+    drain_timeout_s: 0,
+    hold_timeout_s: 120,
+    hold_max_requests: 256,
+    on_failure: 'stay_stopped',
+    on_request: true,
+    min_dwell_s: 900,
+  })
+  assert.deepEqual(saved.watchdog, {
+    enabled: true,
+    grace_s: 30,
+    max_restarts: 5,
+    window_s: 3600,
+    backoff_s: 10,
+  })
+  assert.deepEqual(saved.sparks, seeded.sparks)
+  assert.deepEqual(saved.server, seeded.server)
+  await assert.rejects(
+    internals.saveSwapBehaviour(
+      fakeEffects(),
+      { watchdog_max_restarts: 0, watchdog_window_s: 0, watchdog_backoff_s: 3601, restart_during_swap: true },
+      f.config,
+    ),
+    (err) =>
+      /Watchdog restarts must be a whole number from 1 to 100/.test(err.message) &&
+      /Watchdog window must be a whole number from 1 to 86400/.test(err.message) &&
+      /Watchdog backoff must be a whole number from 0 to 3600/.test(err.message),
+  )
+  assert.deepEqual(f.read('config.yaml').watchdog, saved.watchdog, 'a refused form writes nothing')
 })
 
 test('Swap behaviour validates every field and writes swap: and watchdog: under the contract names', () => {
@@ -210,6 +285,7 @@ test('Swap behaviour validates every field and writes swap: and watchdog: under 
     min_dwell_s: 0,
     watchdog_enabled: false,
     watchdog_grace_s: 20,
+    watchdog_max_restarts: 2,
   })
   const next = internals.applySwapBehaviour(internals.configShape.parse({}), settings)
   assert.deepEqual(next.swap, {
@@ -220,7 +296,13 @@ test('Swap behaviour validates every field and writes swap: and watchdog: under 
     on_request: true,
     min_dwell_s: 0,
   })
-  assert.deepEqual(next.watchdog, { enabled: false, grace_s: 20 })
+  assert.deepEqual(next.watchdog, {
+    enabled: false,
+    grace_s: 20,
+    max_restarts: 2,
+    window_s: 600,
+    backoff_s: 10,
+  })
   assert.throws(
     () => internals.validateSwapBehaviour({ drain_timeout_s: -1, on_failure: 'explode' }),
     (err) => /Drain timeout must be/.test(err.message) && /rollback" or "stay_stopped/.test(err.message),

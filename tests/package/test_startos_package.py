@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+import typing
 from pathlib import Path
 
 import msgspec
@@ -22,6 +23,7 @@ from packaging.utils import canonicalize_name
 from app import config as app_config
 from app.config import Config, config_to_dict, load_config
 from app.services.registry import ServiceOverride, build_services, load_overrides
+from app.web.auth import KeyRing, Principal
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "tests" / "package" / "package_cli.mjs"
@@ -116,7 +118,13 @@ def test_blank_fields_are_written_as_the_app_defaults(tmp_path: Path) -> None:
 
 
 @needs_bundle
-def test_seeded_config_holds_every_key_with_the_app_default(tmp_path: Path) -> None:
+def test_seeded_config_holds_every_key_with_the_app_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Compare with the shipped defaults, not the per-test history database conftest.py sets
+    # (nothing here opens a database).
+    monkeypatch.undo()
+    assert Config().storage.database == "/data/spark-control.db"
     path = tmp_path / "config.yaml"
     package("seed", str(path))
 
@@ -143,6 +151,8 @@ def test_package_validates_with_the_app_rules() -> None:
     assert patterns["imageRef"] == app_config.IMAGE_REF.pattern
     assert patterns["remoteDir"] == app_config.REMOTE_DIR.pattern
     assert tuple(facts["builtinServices"]) == app_config.BUILTIN_SERVICES
+    # An event the package does not know would reset a hand-written event list to the default.
+    assert tuple(facts["webhookEvents"]) == typing.get_args(app_config.WebhookEvent)
 
 
 def test_lock_pins_every_runtime_dependency_within_its_range() -> None:
@@ -162,27 +172,89 @@ def test_lock_pins_every_runtime_dependency_within_its_range() -> None:
         )
 
 
-def _config_has(key: str) -> bool:
-    """Whether app/config.py's Config has the dotted ``key`` (``server.api_keys``, ``swap``)."""
-    struct: type = Config
-    for part in key.split("."):
-        fields = {f.name: f for f in msgspec.structs.fields(struct)}
-        if part not in fields:
-            return False
-        struct = fields[part].type
-    return True
+@needs_bundle
+def test_api_keys_created_by_the_package_are_the_keys_the_app_accepts(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    package("save", str(path), stdin=json.dumps(FORM))
+    form = {"restart_during_swap": True}
+    nightly = package(
+        "apikey", str(path), stdin=json.dumps({**form, "name": "cron-nightly", "scope": "operate"})
+    )
+    webui = package(
+        "apikey", str(path), stdin=json.dumps({**form, "name": "open-webui", "scope": "read"})
+    )
+
+    config = load_config(path, env={})
+
+    assert config.warnings == ()
+    written = yaml.safe_load(path.read_text(encoding="utf-8"))["server"]["api_keys"]
+    assert [sorted(entry) for entry in written] == [["key_sha256", "name", "scope"]] * 2
+    ring = KeyRing(config.server.api_keys)
+    assert ring.match(nightly) == Principal("cron-nightly", "operate")
+    assert ring.match(webui) == Principal("open-webui", "read")
+    assert ring.match(nightly + "x") is None
+    assert nightly not in path.read_text(encoding="utf-8")
+
+    package("revoke", str(path), stdin=json.dumps({**form, "name": "cron-nightly"}))
+
+    ring = KeyRing(load_config(path, env={}).server.api_keys)
+    assert ring.match(nightly) is None
+    assert ring.match(webui) == Principal("open-webui", "read")
 
 
 @needs_bundle
-def test_settings_the_package_holds_back_are_exactly_those_the_app_does_not_read() -> None:
-    pending = json.loads(package("facts"))["pendingSettings"]
-    for key in pending:
-        assert not _config_has(key), (
-            f"the app reads {key} now: remove it from PENDING_SETTINGS in "
-            "startos/fileModels/config.yaml.ts and give it a default there"
-        )
-    for key in ("server.allowed_hosts", "vllm.load_timeout_s", "limits.max_upload_mb"):
-        assert _config_has(key)
+def test_swap_behaviour_written_by_the_package_is_read_intact(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    package("seed", str(path))
+    form = {
+        "drain_timeout_s": 0,
+        "hold_timeout_s": 86400,
+        "hold_max_requests": 100000,
+        "on_failure": "stay_stopped",
+        "on_request": True,
+        "min_dwell_s": 60,
+        "watchdog_enabled": False,
+        "watchdog_grace_s": 3600,
+        "watchdog_max_restarts": 100,
+        "watchdog_window_s": 1,
+        "watchdog_backoff_s": None,
+        "restart_during_swap": True,
+    }
+    package("swap", str(path), stdin=json.dumps(form))
+
+    config = load_config(path, env={})
+
+    assert config.warnings == ()
+    assert config.swap == app_config.SwapSettings(
+        drain_timeout_s=0,
+        hold_timeout_s=86400,
+        hold_max_requests=100000,
+        on_failure="stay_stopped",
+        on_request=True,
+        min_dwell_s=60,
+    )
+    assert config.watchdog == app_config.WatchdogSettings(
+        enabled=False, grace_s=3600, max_restarts=100, window_s=1, backoff_s=10
+    )
+
+
+@needs_bundle
+def test_trusted_proxies_written_by_the_package_are_read_intact(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    package("seed", str(path))
+    proxies = ["10.0.3.1", "192.168.1.0/24", "fd00::/8", "10.0.0.7/8", "::1"]
+    package(
+        "access",
+        str(path),
+        stdin=json.dumps(
+            {"allowed_hosts": [], "trusted_proxies": proxies, "restart_during_swap": True}
+        ),
+    )
+
+    config = load_config(path, env={})
+
+    assert config.warnings == ()
+    assert config.server.trusted_proxies == tuple(proxies)
 
 
 @needs_bundle
