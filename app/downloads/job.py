@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from app.clock import Clock, isoformat
+from app.eventlog import BoundedHistory, EventLog, LogEvent
 
 RATE_WINDOW_S = 10.0
 
@@ -87,10 +88,7 @@ class Download(msgspec.Struct, frozen=True):
     swap_job_id: str | None = None
 
 
-class DownloadEvent(msgspec.Struct, frozen=True):
-    id: int
-    event: str  # "state" | "log"
-    data: Any
+DownloadEvent = LogEvent
 
 
 class LogLine(msgspec.Struct, frozen=True):
@@ -135,9 +133,7 @@ class DownloadRecord:
         }
         self._clock = clock
         self._samples: deque[tuple[float, int]] = deque()
-        self._events: deque[DownloadEvent] = deque(maxlen=max_events)
-        self._next_id = 1
-        self._changed = asyncio.Event()
+        self._log = EventLog(max_events)
         self.finished = asyncio.Event()
         self._record_state()
 
@@ -187,10 +183,7 @@ class DownloadRecord:
     # --- changes (the runner calls these) ---------------------------------------------------
 
     def _append(self, event: str, data: Any) -> None:
-        self._events.append(DownloadEvent(id=self._next_id, event=event, data=data))
-        self._next_id += 1
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._log.append(event, data)
 
     def _record_state(self) -> None:
         self._append("state", self.view())
@@ -248,45 +241,17 @@ class DownloadRecord:
     ) -> AsyncIterator[DownloadEvent | None]:
         """Yield events with id > ``after`` as they happen; ``None`` as a heartbeat after
         ``heartbeat`` quiet seconds. Ends after the terminal state event."""
-        last = after
-        while True:
-            changed = self._changed
-            pending = [e for e in self._events if e.id > last]
-            if pending and pending[0].id > last + 1 and last > 0:
-                # The ring dropped events the client missed: restart it from the current state.
-                yield DownloadEvent(id=pending[0].id - 1, event="state", data=self.view())
-            for event in pending:
-                yield event
-                last = event.id
-            if self.terminal and not [e for e in self._events if e.id > last]:
-                return
-            try:
-                async with asyncio.timeout(heartbeat):
-                    await changed.wait()
-            except TimeoutError:
-                yield None
+        async for event in self._log.follow(
+            after, heartbeat=heartbeat, state=self.view, ended=lambda: self.terminal
+        ):
+            yield event
 
 
-class DownloadHistory:
+class DownloadHistory(BoundedHistory[DownloadRecord]):
     """The most recent jobs (bounded), newest first; lost on restart by contract."""
 
-    def __init__(self, limit: int = 50) -> None:
-        self._jobs: dict[str, DownloadRecord] = {}
-        self._limit = limit
-
     def add(self, job: DownloadRecord) -> None:
-        self._jobs[job.download_id] = job
-        while len(self._jobs) > self._limit:
-            oldest = next(iter(self._jobs))
-            if not self._jobs[oldest].terminal:
-                break
-            del self._jobs[oldest]
-
-    def get(self, download_id: str) -> DownloadRecord | None:
-        return self._jobs.get(download_id)
-
-    def newest_first(self) -> list[DownloadRecord]:
-        return list(reversed(self._jobs.values()))
+        self.put(job.download_id, job)
 
     def active_for(self, model_key: str) -> DownloadRecord | None:
         return next(

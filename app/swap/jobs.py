@@ -18,6 +18,7 @@ import msgspec
 
 from app.clock import Clock, isoformat
 from app.coordination.webhook import RolledBack
+from app.eventlog import BoundedHistory, EventLog, LogEvent
 
 
 class JobState(enum.StrEnum):
@@ -120,10 +121,7 @@ class Job(msgspec.Struct, frozen=True, omit_defaults=True):
     rolled_back_to: RolledBack | None = None  # a failed swap relaunched the previous model
 
 
-class JobEvent(msgspec.Struct, frozen=True):
-    id: int
-    event: str  # "state" | "log"
-    data: Any
+JobEvent = LogEvent
 
 
 class LogLine(msgspec.Struct, frozen=True):
@@ -171,9 +169,7 @@ class JobRecord:
         self._seconds: dict[str, float] = {}  # phase / milestone name -> seconds
         self.total_s: float | None = None
         self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
-        self._events: deque[JobEvent] = deque(maxlen=max_events)
-        self._next_id = 1
-        self._changed = asyncio.Event()
+        self._log = EventLog(max_events)
         self.finished = asyncio.Event()
         self._record_state()
 
@@ -217,11 +213,12 @@ class JobRecord:
 
     # --- changes (the engine calls these) ---------------------------------------------------
 
+    def events(self) -> list[JobEvent]:
+        """The job's recorded events still kept, oldest first (what a new follower replays)."""
+        return self._log.recorded()
+
     def _append(self, event: str, data: Any) -> None:
-        self._events.append(JobEvent(id=self._next_id, event=event, data=data))
-        self._next_id += 1
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._log.append(event, data)
 
     def _record_state(self) -> None:
         self._append("state", self.view())
@@ -302,42 +299,14 @@ class JobRecord:
     ) -> AsyncIterator[JobEvent | None]:
         """Yield events with id > ``after`` as they happen; ``None`` as a heartbeat after
         ``heartbeat`` quiet seconds. Ends after the terminal state event."""
-        last = after
-        while True:
-            changed = self._changed
-            pending = [e for e in self._events if e.id > last]
-            if pending and pending[0].id > last + 1 and last > 0:
-                # The ring dropped events the client missed: restart it from the current state.
-                yield JobEvent(id=pending[0].id - 1, event="state", data=self.view())
-            for event in pending:
-                yield event
-                last = event.id
-            if self.terminal and not [e for e in self._events if e.id > last]:
-                return
-            try:
-                async with asyncio.timeout(heartbeat):
-                    await changed.wait()
-            except TimeoutError:
-                yield None
+        async for event in self._log.follow(
+            after, heartbeat=heartbeat, state=self.view, ended=lambda: self.terminal
+        ):
+            yield event
 
 
-class JobHistory:
+class JobHistory(BoundedHistory[JobRecord]):
     """The most recent jobs (bounded), newest first."""
 
-    def __init__(self, limit: int = 50) -> None:
-        self._jobs: dict[str, JobRecord] = {}
-        self._limit = limit
-
     def add(self, job: JobRecord) -> None:
-        self._jobs[job.job_id] = job
-        while len(self._jobs) > self._limit:
-            oldest = next(iter(self._jobs))
-            if not self._jobs[oldest].terminal:
-                break
-            del self._jobs[oldest]
-
-    def get(self, job_id: str) -> JobRecord | None:
-        return self._jobs.get(job_id)
-
-    def newest_first(self) -> list[JobRecord]:
-        return list(reversed(self._jobs.values()))
+        self.put(job.job_id, job)

@@ -31,7 +31,7 @@ TERMINAL = {"ready", "failed", "cancelled"}
 
 def terminal_states(job: JobRecord) -> list[str]:
     """Every terminal state the job ever recorded in its event log (the SSE stream's source)."""
-    states = [e.data.state.value for e in job._events if e.event == "state"]
+    states = [e.data.state.value for e in job.events() if e.event == "state"]
     return [s for s in states if s in TERMINAL]
 
 
