@@ -43,11 +43,12 @@ from urllib.parse import parse_qs
 
 import msgspec
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.config import ApiKey
 from app.proxy.exchange import openai_error_body
 from app.web.hosts import header
+from app.web.raw import send_json
 
 log = logging.getLogger("spark_control.auth")
 
@@ -177,20 +178,6 @@ class Auth:
         return self.sessions.get(token) if token else None
 
 
-async def _answer(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
-    start: HTTPResponseStartEvent = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *extra,
-        ],
-    }
-    await send(start)
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
 def auth_guard(auth: Auth) -> Callable[[ASGIApp], ASGIApp]:
     """The ASGI middleware factory enforcing the keys (a no-op when none are configured)."""
 
@@ -213,7 +200,7 @@ def auth_guard(auth: Auth) -> Callable[[ASGIApp], ASGIApp]:
                     else msgspec.json.encode({"detail": message})
                 )
                 log.info("refused %s %s: no valid API key", scope.get("method"), path[:200])
-                await _answer(send, 401, body, [(b"www-authenticate", b"Bearer")])
+                await send_json(send, 401, body, [(b"www-authenticate", b"Bearer")])
                 return
             needed = required_scope(
                 str(scope.get("method", "GET")), path, scope.get("query_string", b"")
@@ -228,7 +215,7 @@ def auth_guard(auth: Auth) -> Callable[[ASGIApp], ASGIApp]:
                     if openai
                     else msgspec.json.encode({"detail": message})
                 )
-                await _answer(send, 403, body, [])
+                await send_json(send, 403, body, [])
                 return
             await app(scope, receive, send)
 

@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.web.hosts import ProxyTrust
+from app.web.raw import send_json
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -83,16 +84,7 @@ def _guard(app: ASGIApp, trust: ProxyTrust) -> ASGIApp:
             and is_cross_site(scope, trust)
         ):
             body = msgspec.json.encode({"detail": "Cross-site requests are not allowed."})
-            start: HTTPResponseStartEvent = {
-                "type": "http.response.start",
-                "status": 403,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-            await send(start)
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            await send_json(send, 403, body)
             return
         await app(scope, receive, send)
 

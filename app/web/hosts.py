@@ -34,7 +34,9 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from app.web.raw import send_json
 
 DEFAULT_SUFFIXES = (".local", ".onion", ".lan", ".home.arpa", ".internal", ".ts.net")
 SETTING = "server.allowed_hosts"
@@ -161,16 +163,7 @@ def host_guard(policy: HostPolicy, trust: ProxyTrust) -> Callable[[ASGIApp], ASG
                 refused = refused_host(scope, policy, trust)
                 if refused is not None:
                     body = _refusal(refused)
-                    start: HTTPResponseStartEvent = {
-                        "type": "http.response.start",
-                        "status": 421,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                    await send(start)
-                    await send({"type": "http.response.body", "body": body, "more_body": False})
+                    await send_json(send, 421, body)
                     return
             await app(scope, receive, send)
 
