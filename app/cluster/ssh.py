@@ -159,6 +159,11 @@ class AsyncsshTransport:
         except KeyError:
             raise SshError(node, f"No Spark named {node!r} is configured.") from None
 
+    @property
+    def closing(self) -> bool:
+        """close() has been called (read again after every await: it may run meanwhile)."""
+        return self._closed
+
     def _forget(self, node: str) -> None:
         self._connections.pop(node, None)
 
@@ -234,6 +239,9 @@ class AsyncsshTransport:
                 raise Unreachable(
                     node, f"{where} is unreachable over SSH: {_reason(err)}."
                 ) from None
+            if self.closing:  # close() ran during the handshake and could not see this one
+                conn.close()
+                raise Unreachable(node, "Spark Control is shutting down.")
             if client.presented is not None:
                 self.known_hosts.pin(spark.host, spark.ssh_port, client.presented)
                 log.info("pinned the SSH host key of %s on first use", where)
