@@ -1,30 +1,20 @@
 """The proxy's streaming core: one OpenAI-compatible request (``/v1/chat/completions``,
 ``/v1/completions``, ``/v1/models``, ``/v1/embeddings``, ``/v1/audio/*``; API.md) forwarded
-to its service over plain ASGI. ``app.web.routes.proxy`` mounts :func:`forward` on the paths.
-
-Raw ASGI rather than Litestar request handlers: the body is never parsed nor held in
-memory (an upload is streamed upstream as it arrives and counted against its limit on the way)
-and the response goes back chunk by chunk as the upstream sends it. Litestar still runs its
-middleware (the same-origin guard, allowed hosts) in front.
-
-Per request (contract):
+to its service over plain ASGI (``app.web.routes.proxy`` mounts :func:`forward`): the body is
+streamed upstream as it arrives, never held, and the answer goes back chunk by chunk. Litestar's
+middleware (allowed hosts, the same-origin guard, API keys) still runs in front. Per request:
 
 1. :class:`~app.proxy.policy.ProxyPolicy` admits or refuses before any body byte is read:
-   405 wrong method, 404 disabled service, 413 when ``Content-Length`` is over the limit, 429 +
-   ``Retry-After`` over the audio in-flight cap. A chunked body that grows over the limit is
-   cut off at that point with 413.
-1b. Requests to the swapped vLLM pass :class:`~app.proxy.admission.SwapGate`: when it is quiet
-   (no swap, no swap-on-request) they are only tracked, so a later swap can drain them;
-   otherwise the body is read first, to learn the model it names, and the request is
-   forwarded, held until the incoming model is ready, or refused with 503 + ``Retry-After``.
-   A request cut by a swap's drain ends as ``app.proxy.swap_answers`` describes.
-2. The upstream is opened before anything is answered; a backend that cannot be reached is
-   502, one that does not answer in time 504. Our own errors are OpenAI-shaped and never name
-   an internal host or exception; backend errors pass through untouched.
-3. Status, safe headers (``app.proxy.headers``) and body chunks are forwarded as they arrive.
-4. Once the request body is in, a watcher waits for the client to disconnect; it then
-   cancels the exchange, which closes the upstream connection (the backend stops generating).
-   The upstream response is closed in ``finally`` on every path.
+   405 wrong method, 404 disabled service, 413 over the body limit (a chunked body is cut off
+   with 413 where it crosses it), 429 + ``Retry-After`` over the audio in-flight cap.
+1b. Requests to the swapped vLLM pass :class:`~app.proxy.admission.SwapGate`: when quiet (no
+   swap, no swap-on-request) they are only tracked, for a later drain; otherwise the body is
+   read first to learn its model, and the request is forwarded, held until the incoming model
+   is ready, or refused with 503 + ``Retry-After``. A drain's cut: ``app.proxy.swap_answers``.
+2. The upstream is opened before anything is answered (unreachable 502, too slow 504); our
+   errors are OpenAI-shaped, naming no internal host; backend errors pass through untouched.
+3. Status, safe headers (``app.proxy.headers``) and body chunks go back as they arrive.
+4. A client that disconnects cancels the exchange, closing the upstream (generation stops).
 """
 
 from __future__ import annotations
@@ -42,11 +32,10 @@ from app.proxy.policy import ROUTES, Admission, ProxyPolicy, Refusal, too_large
 from app.proxy.swap_answers import SWAP_CUT, SWAP_CUT_EVENT, requested_model
 from app.proxy.upstream import Body, Upstream, UpstreamError, UpstreamResponse, UpstreamTimeout
 
-# ASGI's shapes (the proxy speaks ASGI without depending on a web framework).
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+Send = Callable[[Message], Awaitable[None]]  # ASGI's shapes, with no web framework
 
 log = logging.getLogger("spark_control.proxy")
 
@@ -54,11 +43,11 @@ CLIENT_CLOSED = 499  # the nginx convention, for metrics only: the client went a
 
 
 class _BodyTooLarge(Exception):
-    pass
+    """The request body grew past its limit (answered 413)."""
 
 
 class _ClientGone(Exception):
-    pass
+    """The client disconnected while its body was being read."""
 
 
 def _content_length(scope: Scope) -> int | None:
