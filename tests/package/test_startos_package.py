@@ -21,6 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from app import config as app_config
+from app import config_rules
 from app.config import Config, config_to_dict, load_config
 from app.services.registry import ServiceOverride, build_services, load_overrides
 from app.web.auth import KeyRing, Principal
@@ -143,16 +144,16 @@ def test_package_validates_with_the_app_rules() -> None:
     facts = json.loads(package("facts"))
     patterns = facts["patterns"]
 
-    assert patterns["sparkName"] == app_config.SPARK_NAME
-    assert patterns["serviceKey"] == app_config.SERVICE_KEY
-    assert patterns["host"] == app_config.HOST
-    assert patterns["sshUser"] == app_config.SSH_USER
-    assert patterns["containerName"] == app_config.CONTAINER_NAME.pattern
-    assert patterns["imageRef"] == app_config.IMAGE_REF.pattern
-    assert patterns["remoteDir"] == app_config.REMOTE_DIR.pattern
-    assert tuple(facts["builtinServices"]) == app_config.BUILTIN_SERVICES
+    assert patterns["sparkName"] == config_rules.SPARK_NAME
+    assert patterns["serviceKey"] == config_rules.SERVICE_KEY
+    assert patterns["host"] == config_rules.HOST
+    assert patterns["sshUser"] == config_rules.SSH_USER
+    assert patterns["containerName"] == config_rules.CONTAINER_NAME.pattern
+    assert patterns["imageRef"] == config_rules.IMAGE_REF.pattern
+    assert patterns["remoteDir"] == config_rules.REMOTE_DIR.pattern
+    assert tuple(facts["builtinServices"]) == config_rules.BUILTIN_SERVICES
     # An event the package does not know would reset a hand-written event list to the default.
-    assert tuple(facts["webhookEvents"]) == typing.get_args(app_config.WebhookEvent)
+    assert tuple(facts["webhookEvents"]) == typing.get_args(config_rules.WebhookEvent)
 
 
 def test_lock_pins_every_runtime_dependency_within_its_range() -> None:
