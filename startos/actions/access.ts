@@ -2,12 +2,11 @@ import type { T } from '@start9labs/start-sdk'
 import {
   type Config,
   configFile,
-  configShape,
   DEFAULT_TRUSTED_PROXIES,
 } from '../fileModels/config.yaml'
 import { sdk } from '../sdk'
 import { type AccessSettings, LIMITS, settingsPatterns, validateAccess } from '../settingsValidation'
-import { refuseDuringSwap, RESTART_WARNING, restartAnyway } from './restartGuard'
+import { RESTART_WARNING, restartAnyway, saveSettings } from './restartGuard'
 import { i18n } from '../i18n'
 
 const { InputSpec, Value, List } = sdk
@@ -57,12 +56,8 @@ export function applyAccess(current: Config, settings: AccessSettings): Config {
   }
 }
 
-export async function saveAccess(effects: T.Effects, input: unknown, file = configFile) {
-  const settings = validateAccess(input)
-  await refuseDuringSwap(input)
-  const current = (await file.read().once()) ?? configShape.parse({})
-  await file.write(effects, applyAccess(current, settings))
-  return settings
+export function saveAccess(effects: T.Effects, input: unknown, file = configFile) {
+  return saveSettings(effects, input, validateAccess, applyAccess, file)
 }
 
 export const access = sdk.Action.withInput(

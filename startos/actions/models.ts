@@ -1,8 +1,8 @@
 import type { T } from '@start9labs/start-sdk'
-import { type Config, configFile, configShape } from '../fileModels/config.yaml'
+import { type Config, configFile } from '../fileModels/config.yaml'
 import { sdk } from '../sdk'
 import { LIMITS, type ModelsSettings, settingsPatterns, validateModels } from '../settingsValidation'
-import { refuseDuringSwap, RESTART_WARNING, restartAnyway } from './restartGuard'
+import { RESTART_WARNING, restartAnyway, saveSettings } from './restartGuard'
 import { i18n } from '../i18n'
 
 const { InputSpec, Value, List } = sdk
@@ -55,12 +55,8 @@ export function applyModels(current: Config, settings: ModelsSettings): Config {
   }
 }
 
-export async function saveModels(effects: T.Effects, input: unknown, file = configFile) {
-  const settings = validateModels(input)
-  await refuseDuringSwap(input)
-  const current = (await file.read().once()) ?? configShape.parse({})
-  await file.write(effects, applyModels(current, settings))
-  return settings
+export function saveModels(effects: T.Effects, input: unknown, file = configFile) {
+  return saveSettings(effects, input, validateModels, applyModels, file)
 }
 
 export const models = sdk.Action.withInput(

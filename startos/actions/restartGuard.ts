@@ -4,7 +4,9 @@
  * memory. So every action that restarts the app refuses while a swap runs, unless the user
  * turned on "Save even if a swap is running" in the same form.
  */
+import type { T } from '@start9labs/start-sdk'
 import { fetchStatus } from '../appApi'
+import { type Config, configFile, configShape } from '../fileModels/config.yaml'
 import { sdk } from '../sdk'
 import { InvalidInput } from '../validation'
 import { i18n } from '../i18n'
@@ -47,4 +49,23 @@ export async function refuseDuringSwap(
     ],
     'Nothing was saved:',
   )
+}
+
+/**
+ * What every settings action does on submit: validate `input` (throws {@link InvalidInput}),
+ * refuse while a swap runs (see {@link refuseDuringSwap}), then rewrite the config file with
+ * `apply` on its current content. Returns the validated settings.
+ */
+export async function saveSettings<S>(
+  effects: T.Effects,
+  input: unknown,
+  validate: (input: unknown) => S,
+  apply: (current: Config, settings: S) => Config,
+  file: typeof configFile = configFile,
+): Promise<S> {
+  const settings = validate(input)
+  await refuseDuringSwap(input)
+  const current = (await file.read().once()) ?? configShape.parse({})
+  await file.write(effects, apply(current, settings))
+  return settings
 }

@@ -7,13 +7,12 @@ import type { T } from '@start9labs/start-sdk'
 import {
   type Config,
   configFile,
-  configShape,
   SWAP_DEFAULTS,
   WATCHDOG_DEFAULTS,
 } from '../fileModels/config.yaml'
 import { sdk } from '../sdk'
 import { type SwapBehaviour, validateSwapBehaviour } from '../settingsValidation'
-import { refuseDuringSwap, RESTART_WARNING, restartAnyway } from './restartGuard'
+import { RESTART_WARNING, restartAnyway, saveSettings } from './restartGuard'
 import { i18n } from '../i18n'
 
 const { InputSpec, Value } = sdk
@@ -115,12 +114,8 @@ export function applySwapBehaviour(current: Config, settings: SwapBehaviour): Co
   return { ...current, swap: settings.swap, watchdog: settings.watchdog }
 }
 
-export async function saveSwapBehaviour(effects: T.Effects, input: unknown, file = configFile) {
-  const settings = validateSwapBehaviour(input)
-  await refuseDuringSwap(input)
-  const current = (await file.read().once()) ?? configShape.parse({})
-  await file.write(effects, applySwapBehaviour(current, settings))
-  return settings
+export function saveSwapBehaviour(effects: T.Effects, input: unknown, file = configFile) {
+  return saveSettings(effects, input, validateSwapBehaviour, applySwapBehaviour, file)
 }
 
 export const swapBehaviour = sdk.Action.withInput(
