@@ -165,8 +165,12 @@ class DownloadManager:
         return job.view()
 
     def cancel(self, download_id: str) -> Download:
-        """Cancel a queued or running download; raises DownloadNotFound / DownloadFinished."""
+        """Cancel a queued or running download; raises DownloadNotFound / DownloadFinished.
+        Idempotent: a repeated cancel returns the job and changes nothing (a second
+        ``task.cancel()`` would interrupt the first one's cleanup of the remote processes)."""
         job = self.job(download_id)
+        if job.cancel_requested or job.state == DownloadState.CANCELLED:
+            return job.view()
         if job.terminal:
             raise DownloadFinished(download_id, job.state.value)
         job.cancel_requested = True

@@ -40,6 +40,9 @@ async def test_cancel_stops_the_remote_download_and_the_next_one_resumes(
     await wait_until(partial_on_head, "the head to have part of the file", timeout=60)
     r = await cluster.client.post(f"/api/downloads/{started['download_id']}/cancel")
     assert r.status_code == 202
+    again = await cluster.client.post(f"/api/downloads/{started['download_id']}/cancel")
+    assert again.status_code == 202  # a double click: the same job, nothing more
+    assert again.json()["download_id"] == started["download_id"]
     done = await wait_download(cluster, started["download_id"])
     assert done["state"] == "cancelled" and done["error"] == "The download was cancelled."
     # the container and the hf process in it are gone; the partial blob stays for resuming
