@@ -6,7 +6,8 @@ and every file's size, git blob id and LFS sha256, and checks access to a gated 
 ``HEAD`` of one file, as ``hf download`` will do. The token travels in the Authorization header
 and is never logged or put in a message.
 
-Every failure is a :class:`HubError` whose message is one sentence a user can act on.
+Every failure is a :class:`HubError` (unreachable, failing) or a :class:`HubRefused` (the hub
+answered no), whose message is one sentence a user can act on.
 """
 
 from __future__ import annotations
@@ -16,14 +17,20 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from app.errors import Unavailable
+from app.errors import Conflict, Unavailable
 
 HUB_TIMEOUT_S = 20.0
 
 
 class HubError(Unavailable):
-    """The hub refused or failed; ``message`` is one sentence (HTTP 502 when a request
-    depends on it, the error of a failed download otherwise)."""
+    """The hub could not be reached or failed; ``message`` is one sentence (HTTP 502 when a
+    request depends on it, the error of a failed download otherwise)."""
+
+
+class HubRefused(Conflict):
+    """The hub answered, and its answer rules the model out as configured: no such repo or
+    revision, gated, a rejected token, no usable weights. The owner must change something,
+    so it is the model's problem, not an outage (HTTP 409 when a request depends on it)."""
 
 
 class _Lfs(msgspec.Struct):
@@ -122,24 +129,24 @@ class HubClient:
         code = response.headers.get("X-Error-Code", "")
         message = response.headers.get("X-Error-Message", "")
         if status == 401 and message == "Invalid credentials in Authorization header":
-            raise HubError(
+            raise HubRefused(
                 f"The Hugging Face hub rejected the configured token for {repo}; set a valid "
                 "token in Configure Sparks."
             )
         if code == "GatedRepo" or (status in (401, 403) and self._token):
             if self._token:
-                raise HubError(
+                raise HubRefused(
                     f"{repo} is a gated model and the configured Hugging Face token has no "
                     "access to it; accept its terms on huggingface.co with that account."
                 )
-            raise HubError(
+            raise HubRefused(
                 f"{repo} is a gated model: accept its terms on huggingface.co, then set a "
                 "Hugging Face token in Configure Sparks."
             )
         if status in (401, 404) or code == "RepoNotFound":
-            raise HubError(f"The Hugging Face hub has no model {repo} (or it is private).")
+            raise HubRefused(f"The Hugging Face hub has no model {repo} (or it is private).")
         if code == "RevisionNotFound":
-            raise HubError(f"The Hugging Face hub has no such revision of {repo}.")
+            raise HubRefused(f"The Hugging Face hub has no such revision of {repo}.")
         raise HubError(f"The Hugging Face hub answered HTTP {status} for {repo}; try again later.")
 
 

@@ -37,7 +37,7 @@ from app.downloads.errors import (
     DownloadNotFound,
     LocalModel,
 )
-from app.downloads.hub import HubClient, HubError, RepoListing
+from app.downloads.hub import HubClient, HubError, HubRefused, RepoListing
 from app.downloads.job import (
     Download,
     DownloadHistory,
@@ -197,7 +197,7 @@ class DownloadManager:
 
     async def verify(self, key: str) -> ModelVerification:
         """Hash-level check of every node against the hub's listing (at the revision of the
-        last download, else the current one). Raises UnknownModel / LocalModel / HubError."""
+        last download, else the current one). Raises UnknownModel / LocalModel / HubError / HubRefused."""
         model = self.model(key)
         plan = self.manifests.get(key)
         if plan is None or plan.repo != model.repo:
@@ -284,7 +284,7 @@ class DownloadManager:
                 self._end(job, DownloadState.FAILED, "Spark Control stopped during the download.")
             else:
                 self._end(job, DownloadState.CANCELLED, "The download was cancelled.")
-        except (HubError, remote.StepFailed, SshError) as err:
+        except (HubError, HubRefused, remote.StepFailed, SshError) as err:
             await self._cleanup(job)
             self._end(job, DownloadState.FAILED, err.message)
         except Exception:
@@ -365,4 +365,4 @@ def _plan(listing: RepoListing) -> DownloadPlan:
     try:
         return select_files(listing)
     except ValueError as err:
-        raise HubError(str(err)) from None
+        raise HubRefused(str(err)) from None

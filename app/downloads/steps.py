@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from app.catalog.models import ModelDef
 from app.cluster.ssh import SshError
 from app.downloads import remote, verify
-from app.downloads.hub import HubError
+from app.downloads.hub import HubRefused
 from app.downloads.job import DownloadPhase, DownloadRecord
 from app.downloads.plan import DownloadPlan, select_files
 from app.downloads.verify import NodeWeights
@@ -78,7 +78,7 @@ async def run_pipeline(m: DownloadManager, job: DownloadRecord, model: ModelDef)
     try:
         plan = select_files(listing)
     except ValueError as err:
-        raise HubError(str(err)) from None
+        raise HubRefused(str(err)) from None
     if listing.gated:
         await hub.check_access(plan.repo, plan.revision, "config.json")
     job.planned(plan.revision, plan.total_bytes)

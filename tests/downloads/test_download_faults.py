@@ -109,6 +109,14 @@ async def test_hub_errors_end_the_download_with_one_sentence(cluster: ClusterHar
     )
     ghost = await wait_download(cluster, r.json()["download"]["download_id"])
     assert ghost["error"] == "The Hugging Face hub has no model sparksim-x/none (or it is private)."
+    # a verify that asks the hub: its "no such repo" is the model's problem (409), an outage 502
+    refused = await cluster.client.post("/api/models/ghost/verify")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == ghost["error"]
+    hub.inject("status", code=503, where="api")
+    outage = await cluster.client.post("/api/models/ghost/verify")
+    assert outage.status_code == 502
+    assert outage.json()["detail"].startswith("The Hugging Face hub answered HTTP 503")
 
 
 async def test_gated_repo_without_or_with_a_wrong_token(cluster: ClusterHarness) -> None:

@@ -53,7 +53,7 @@ async def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
             "--exclude-path-regex", r"(/stream$|^/api/events$)",
             "--phases", "examples,coverage,fuzzing",
             "--max-examples", str(MAX_EXAMPLES),
-            "--workers", "2",
+            "--workers", "1",  # 2 threads race in CPython 3.11's ast (SystemError: AST constructor recursion depth mismatch)
             "--request-timeout", "20",
             "--seed", "20261123",
             "--no-color",
