@@ -185,7 +185,9 @@ class WatchdogSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Relaunching a served model that died after it was ready (docs/swaps.md)."""
 
     enabled: bool = True
-    # How long the head must stay down before a relaunch (a busy head may miss a probe).
+    # How long a vLLM that still runs but fails its health checks may stay down before a
+    # relaunch (a busy head may miss a probe); one that exited or logged a fatal line is
+    # relaunched at once.
     grace_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
     # Restarts allowed in ``window_s`` before the watchdog gives up; the first waits
     # ``backoff_s``, each next one twice as long.

@@ -41,6 +41,7 @@ from app.services.monitor import ProbeSettings, StatusMonitor
 from app.services.registry import ServiceRegistry
 from app.services.vllm_logs import VllmLogs
 from app.storage import Storage, StoredJob
+from app.swap.crash_cause import CrashInspector
 from app.swap.engine import SwapEngine
 from app.swap.jobs import Job
 from app.swap.load_times import JobLoadTimes
@@ -141,8 +142,11 @@ class Runtime:
             on_held=self.engine.held_changed,
         )
         self.engine.phases.traffic = self.gate
+        inspector = CrashInspector(
+            self.ssh, config, self.catalog, self.engine.timings.command_timeout_s
+        )
         self.watchdog = CrashWatchdog(
-            config.watchdog, self.engine, self.served, self.lock, self.events, self.clock
+            config.watchdog, self.engine, self.served, self.lock, self.events, self.clock, inspector
         )
         self.served.listeners.append(self.watchdog.observe)
         overrides = config.models.overrides_file

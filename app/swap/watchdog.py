@@ -4,7 +4,10 @@ Contract:
 * It acts only on a model that was ``ready`` and became ``failed`` outside a swap (the status
   probes saw its server down; ``SwapEngine.observe_health``). A failed swap is the swap's
   business (its rollback), never the watchdog's.
-* After ``watchdog.grace_s`` it checks again: if the model recovered by itself, someone started
+* First it asks the head why (``crash_cause.inspect_crash``: is vLLM's process still there,
+  what does its log say). A vLLM that exited or logged a decisive fatal line is relaunched at
+  once; one whose process runs but whose health checks fail gets ``watchdog.grace_s`` to
+  recover. Before relaunching it checks again: if the model recovered by itself, someone started
   a swap, or the head now serves something else, it does nothing. While the swap lock is held
   it does not relaunch (the holder owns the GPUs' plan; a relaunch is a swap, and swaps need
   the token); it says so once and checks again after the next grace period.
@@ -12,7 +15,8 @@ Contract:
   the history and fires the webhook like any other. At most ``watchdog.max_restarts`` in
   ``watchdog.window_s``; the first waits ``grace_s``, each next one ``backoff_s`` doubled per
   attempt on top. Past the bound it gives up and says so.
-* Every step is a ``watchdog`` event on the bus: ``crashed``, ``waiting`` (lock held),
+* Every step is a ``watchdog`` event on the bus: ``crashed`` (with vLLM's reason and
+  ``dead``), ``waiting`` (lock held),
   ``restarting`` (with the job id), ``restarted``, ``gave_up``.
 
 Nothing here talks to a Spark itself; ``aclose`` cancels a pending relaunch.
@@ -24,12 +28,14 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from app.clock import Clock
 from app.config import WatchdogSettings
 from app.coordination.lock import SwapLock
 from app.events import EventBus
+from app.swap.crash_cause import CrashCause
 from app.swap.errors import SwapInProgress
 from app.swap.jobs import JobState, Origin
 from app.swap.running import ModelState, RunningModel, ServedModel
@@ -51,8 +57,10 @@ class CrashWatchdog:
         lock: SwapLock,
         events: EventBus,
         clock: Clock,
+        inspect: Callable[[str], Awaitable[CrashCause]],
     ) -> None:
         self.settings = settings
+        self._inspect = inspect
         self._engine = engine
         self._served = served
         self._lock = lock
@@ -68,7 +76,6 @@ class CrashWatchdog:
         if old.state == ModelState.READY and new.state == ModelState.FAILED and new.key:
             if self._served.swapping:
                 return
-            self._say("crashed", new.key, f"{new.key} stopped answering after it was ready")
             self._task = asyncio.get_running_loop().create_task(
                 self._recover(new.key), name=f"watchdog-{new.key}"
             )
@@ -87,7 +94,14 @@ class CrashWatchdog:
 
     async def _recover(self, key: str) -> None:
         s = self.settings
-        delay = s.grace_s
+        cause = await self._inspect(key)
+        self._say(
+            "crashed",
+            key,
+            f"{key} stopped answering after it was ready. {cause.sentence}",
+            dead=cause.dead,
+        )
+        delay = 0.0 if cause.dead else s.grace_s
         waiting_said = False
         while True:
             await asyncio.sleep(delay)

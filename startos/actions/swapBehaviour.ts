@@ -77,7 +77,7 @@ export const inputSpec = InputSpec.of({
   }),
   watchdog_grace_s: seconds(
     'Watchdog grace period (seconds)',
-    'How long the model must stay down before the watchdog launches it again.',
+    'How long a model whose vLLM still runs but does not answer may stay down before the watchdog launches it again. One that exited or crashed is launched again at once.',
     WATCHDOG_DEFAULTS.grace_s,
     3600,
   ),

@@ -3,10 +3,13 @@ relaunched as a job of its own, and the watchdog gives up when it keeps crashing
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 from app.events import EventBus
 from app.services.monitor import ProbeSettings
+from scripts.sparksim import containers
 from tests.cluster import running_app, sim_config
 from tests.waits import wait_until
 
@@ -21,7 +24,8 @@ def watchdog_events(events: EventBus) -> list[dict[str, Any]]:
 
 async def test_crash_after_ready_is_restarted_as_a_job(sim: Any) -> None:
     sim.inject("spark1", "crash_after_ready", seconds=1.0)
-    config = sim_config(sim, watchdog=FAST_WATCHDOG)
+    # a long grace: only a relaunch that does not wait for it can pass
+    config = sim_config(sim, watchdog={**FAST_WATCHDOG, "grace_s": 600.0})
     async with running_app(sim, config=config, probes=PROBES) as cluster:
         first = await cluster.swap_and_wait(MODEL)
         assert first["state"] == "ready"
@@ -38,8 +42,15 @@ async def test_crash_after_ready_is_restarted_as_a_job(sim: Any) -> None:
         assert job["model_key"] == MODEL and job["origin"] == {"kind": "watchdog"}
         assert sim.running_model() == MODEL
         assert cluster.runtime.served.current.state == "ready"
-        actions = [e["action"] for e in watchdog_events(cluster.runtime.events)]
-        assert actions == ["crashed", "restarting", "restarted"]
+        said = watchdog_events(cluster.runtime.events)
+        assert [e["action"] for e in said] == ["crashed", "restarting", "restarted"]
+        # the head was asked why: vLLM's root cause (printed before its EngineDeadError), and
+        # a dead engine is relaunched at once
+        assert said[0]["dead"] is True
+        assert said[0]["message"] == (
+            f"{MODEL} stopped answering after it was ready. vLLM on spark1 crashed: "
+            "RuntimeError: CUDA error: an illegal memory access was encountered"
+        )
         assert [e.event for e in cluster.webhook.sent] == ["swap_complete", "swap_complete"]
 
 
@@ -90,3 +101,37 @@ async def test_watchdog_does_not_restart_while_the_lock_is_held_or_when_disabled
         # The history also holds the first run's swap; neither run restarted anything.
         jobs = (await cluster.client.get("/api/swap")).json()["jobs"]
         assert [job["origin"]["kind"] for job in jobs] == ["api", "api"]
+
+
+async def test_a_stalled_vllm_gets_the_grace_period_and_is_not_relaunched_when_it_recovers(
+    sim: Any,
+) -> None:
+    """vLLM's process still runs but answers nothing (stopped with SIGSTOP, as a wedged engine):
+    not dead, so the watchdog waits ``grace_s``; it answers again within it, nothing restarts."""
+    config = sim_config(sim, watchdog={**FAST_WATCHDOG, "grace_s": 600.0})
+    async with running_app(sim, config=config, probes=PROBES) as cluster:
+        assert (await cluster.swap_and_wait(MODEL))["state"] == "ready"
+        head = sim.node("spark1").paths
+        engine = next(r["vllm"]["pid"] for r in containers.all_records(head) if r.get("vllm"))
+        os.killpg(engine, signal.SIGSTOP)
+        try:
+
+            def crashed() -> dict[str, Any] | None:
+                said = watchdog_events(cluster.runtime.events)
+                return said[0] if said else None
+
+            event = await wait_until(crashed, "the watchdog to see the stall", timeout=30)
+        finally:
+            os.killpg(engine, signal.SIGCONT)
+        assert event["dead"] is False
+        assert event["message"] == (
+            f"{MODEL} stopped answering after it was ready. "
+            "Its health checks fail while vLLM still runs on spark1."
+        )
+        await wait_until(
+            lambda: cluster.runtime.served.current.state == "ready", "the model to answer again"
+        )
+        await cluster.runtime.monitor.wait_rounds(3)
+        assert [e["action"] for e in watchdog_events(cluster.runtime.events)] == ["crashed"]
+        jobs = (await cluster.client.get("/api/swap")).json()["jobs"]
+        assert [job["origin"]["kind"] for job in jobs] == ["api"]
