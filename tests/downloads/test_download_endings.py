@@ -7,13 +7,16 @@ frees the model for the next download."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.clock import isoformat
 from app.downloads import DownloadState
 from app.downloads.job import DownloadRecord
+from app.storage import Storage
 from scripts.sparksim import SparkSim, containers, procs
 from tests.cluster import ClusterHarness, running_app, sim_config
 from tests.downloads.test_download_flow import MIB, add_and_download, wait_download
@@ -154,6 +157,32 @@ async def test_shutdown_mid_file_fails_the_download_once_and_stops_it_on_the_hea
         assert again.status_code == 202, again.text
         finished = await wait_download(second, again.json()["download_id"])
         assert finished["state"] == "done", finished
+
+
+async def test_a_download_a_hard_stop_left_running_is_listed_failed_after_the_restart(
+    sim: SparkSim, tmp_path: Path
+) -> None:
+    config = database(sim, tmp_path)
+    # what a killed Spark Control (no clean stop) leaves in the history: the job as it started
+    left = Storage(config.storage.database, now=lambda: datetime.now(UTC))
+    left.db.start()
+    left.downloads.record_download(
+        {
+            "download_id": "0badf00d",
+            "model_key": "gemma-3-27b",
+            "state": "queued",
+            "started_at": isoformat(datetime.now(UTC)),
+            "finished_at": None,
+            "error": None,
+        }
+    )
+    left.db.close()
+    async with running_app(sim, config=config) as app:
+        recorded = await app.runtime.storage.downloads.recent()
+    assert [(d["download_id"], d["state"], d["error"]) for d in recorded] == [
+        ("0badf00d", "failed", STOPPED)
+    ]
+    assert recorded[0]["finished_at"] is not None
 
 
 async def test_shutdown_during_a_cancels_clean_up_waits_for_it(
