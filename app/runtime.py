@@ -322,10 +322,11 @@ class Runtime:
         return task
 
     async def _open_storage(self) -> None:
-        """Open the database (off the loop), close jobs a previous run left running, prune,
-        and put the last hour of GPU readings back into the in-memory graph."""
+        """Open the database (off the loop), close swaps and downloads a previous run left
+        running, prune, and put the last hour of GPU readings back into the in-memory graph."""
         await asyncio.to_thread(self.storage.db.wait_open)
         self.storage.swaps.close_interrupted(isoformat(self.clock.now()))
+        self.storage.downloads.close_interrupted(isoformat(self.clock.now()))
         now = self.clock.now().timestamp()
         window = self.monitor.history.window.total_seconds()
         names = [s.name for s in self.config.sparks]

@@ -17,7 +17,6 @@ leaving partial files to resume. A download never touches the running model.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -56,6 +55,9 @@ from app.metrics import Metrics
 log = logging.getLogger("spark_control.downloads")
 
 CLEANUP_TIMEOUT_S = 30.0
+STOPPED = "Spark Control stopped during the download."
+CANCELLED = "The download was cancelled."
+INTERNAL = "The download failed because of an internal error; see the Spark Control log."
 
 
 class ModelVerification(msgspec.Struct, frozen=True):
@@ -64,10 +66,6 @@ class ModelVerification(msgspec.Struct, frozen=True):
     revision: str
     ok: bool
     nodes: list[NodeWeights]
-
-
-def _gib(n: int) -> str:
-    return f"{n / 1024**3:.1f} GiB"
 
 
 class DownloadManager:
@@ -161,7 +159,7 @@ class DownloadManager:
             self._run(job, model), name=f"download-{job.download_id}"
         )
         self._tasks[job.download_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(job.download_id, None))
+        task.add_done_callback(lambda _t: self._task_done(job))
         return job.view()
 
     def cancel(self, download_id: str) -> Download:
@@ -185,13 +183,14 @@ class DownloadManager:
         return job.view()
 
     async def shutdown(self) -> None:
+        """Cancel every job and wait for it: each ends ``failed`` ("Spark Control stopped
+        during the download.") unless a user cancelled it first, its container removed within
+        ``CLEANUP_TIMEOUT_S`` (all jobs' clean-ups run at once)."""
         self._shutting_down = True
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- verification on request and for pre-flight ---------------------------------------
 
@@ -271,33 +270,40 @@ class DownloadManager:
         self.publish(job)
 
     async def _run(self, job: DownloadRecord, model: ModelDef) -> None:
+        """The job's task. Its ending is decided where the pipeline stops, then the clean-up
+        runs (a later cancel or a shutdown cannot cut it short), then the job ends."""
         try:
             job.start()
             self.publish(job)
             await self._pipeline(job, model)
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            await self._cleanup(job)
-            if self._shutting_down and not job.cancel_requested:
-                self._end(job, DownloadState.FAILED, "Spark Control stopped during the download.")
-            else:
-                self._end(job, DownloadState.CANCELLED, "The download was cancelled.")
+            _uncancel()
+            state, error = self._interrupted(job)
         except (HubError, HubRefused, remote.StepFailed, SshError) as err:
-            await self._cleanup(job)
-            self._end(job, DownloadState.FAILED, err.message)
+            state, error = DownloadState.FAILED, err.message
         except Exception:
             log.exception("download %s failed unexpectedly", job.download_id)
-            await self._cleanup(job)
-            self._end(
-                job,
-                DownloadState.FAILED,
-                "The download failed because of an internal error; see the Spark Control log.",
-            )
+            state, error = DownloadState.FAILED, INTERNAL
         else:
             self._end(job, DownloadState.DONE, None)
             self._then_swap(job)
+            return
+        await self._cleanup(job)
+        self._end(job, state, error)
+
+    def _interrupted(self, job: DownloadRecord) -> tuple[DownloadState, str]:
+        """How a job that was cancelled ends: ``cancelled`` when a user asked, ``failed`` when
+        Spark Control is stopping."""
+        if self._shutting_down and not job.cancel_requested:
+            return DownloadState.FAILED, STOPPED
+        return DownloadState.CANCELLED, CANCELLED
+
+    def _task_done(self, job: DownloadRecord) -> None:
+        self._tasks.pop(job.download_id, None)
+        if not job.terminal:
+            # Cancelled before its first step: a coroutine cancelled before it starts never
+            # runs its handlers. Nothing ran on a Spark, so there is nothing to clean up.
+            self._end(job, *self._interrupted(job))
 
     def _end(self, job: DownloadRecord, state: DownloadState, error: str | None) -> None:
         if not job.finish(state, error=error):
@@ -313,14 +319,27 @@ class DownloadManager:
         log.info("download %s of %s: %s %s", job.download_id, job.repo, state.value, error or "")
 
     async def _cleanup(self, job: DownloadRecord) -> None:
-        """Stop the head's download container if one may run. Shielded and bounded."""
-        if job.phase not in (DownloadPhase.DOWNLOADING,) or not self.config.sparks:
+        """Stop the head's download container if one may run, within ``CLEANUP_TIMEOUT_S``.
+        A cancel arriving meanwhile (a shutdown during a user's cancel) waits for it: cut
+        short, it would leave the container downloading. (The other phases' remote processes
+        end with their SSH channels, closed as the cancel unwinds the pipeline.)"""
+        if job.phase != DownloadPhase.DOWNLOADING or not self.config.sparks:
             return
-        with contextlib.suppress(Exception):
+
+        async def remove() -> None:
             async with asyncio.timeout(CLEANUP_TIMEOUT_S):
-                await asyncio.shield(
-                    remote.remove_container(self._ssh, self.nodes[0], job.download_id)
-                )
+                await remote.remove_container(self._ssh, self.nodes[0], job.download_id)
+
+        removal = asyncio.get_running_loop().create_task(remove())
+        while not removal.done():
+            try:
+                await asyncio.wait([removal])
+            except asyncio.CancelledError:
+                _uncancel()
+        if not removal.cancelled() and removal.exception() is not None:
+            log.warning(
+                "download %s: its container stays: %r", job.download_id, removal.exception()
+            )
 
     def _save(self, job: DownloadRecord) -> None:
         if self._record is None:
@@ -359,6 +378,13 @@ class DownloadManager:
 
     def remember_corrupt(self, key: str, nodes: list[NodeWeights]) -> None:
         self._corrupt[key] = {n.node: n.corrupt_files for n in nodes if n.corrupt_files}
+
+
+def _uncancel() -> None:
+    """Take back every pending cancellation of the current task (the job handles it once)."""
+    task = asyncio.current_task()
+    while task is not None and task.cancelling():
+        task.uncancel()
 
 
 def _plan(listing: RepoListing) -> DownloadPlan:

@@ -57,8 +57,9 @@ async def _polling(
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # gather, not ``suppress(CancelledError)``: a cancel of the job itself arriving here
+        # must propagate, not be swallowed with the poller's
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _summary(files: list[str]) -> str:

@@ -12,9 +12,11 @@ from typing import Any
 import msgspec
 
 from app.clock import isoformat
-from app.storage.database import Database
+from app.storage.database import Database, transaction
 
 REQUIRED = ("download_id", "model_key", "state", "started_at")
+# The downloads feature's own words for a job a stop interrupted (app.downloads.runner).
+INTERRUPTED = "Spark Control stopped during the download."
 
 
 class DownloadStore:
@@ -34,6 +36,11 @@ class DownloadStore:
     async def recent(self, limit: int = 50, model_key: str | None = None) -> list[dict[str, Any]]:
         """The newest ``limit`` downloads (their saved JSON), optionally of one model."""
         return await self._db.read(lambda conn: _recent(conn, limit, model_key))
+
+    def close_interrupted(self, finished_at: str) -> None:
+        """Mark downloads a previous run left ``queued``/``running`` (it was killed, or the
+        appliance lost power: a clean stop ends them itself) as failed, at startup."""
+        self._db.write(lambda conn: _close_interrupted(conn, finished_at))
 
     def prune(self, older_than: datetime) -> None:
         cutoff = isoformat(older_than)
@@ -60,6 +67,28 @@ def _upsert(conn: sqlite3.Connection, data: dict[str, Any]) -> None:
             msgspec.json.encode(data).decode(),
         ),
     )
+
+
+def _close_interrupted(conn: sqlite3.Connection, finished_at: str) -> None:
+    rows = conn.execute(
+        "SELECT download_id, data FROM downloads WHERE state IN ('queued', 'running')"
+    ).fetchall()
+    with transaction(conn):
+        for download_id, text in rows:
+            data = msgspec.json.decode(text)
+            data.update(
+                state="failed",
+                finished_at=finished_at,
+                error=INTERRUPTED,
+                phase=None,
+                rate_bps=None,
+                eta_s=None,
+            )
+            conn.execute(
+                """UPDATE downloads SET state = 'failed', finished_at = ?, error = ?, data = ?
+                   WHERE download_id = ?""",
+                (finished_at, INTERRUPTED, msgspec.json.encode(data).decode(), download_id),
+            )
 
 
 def _recent(conn: sqlite3.Connection, limit: int, model_key: str | None) -> list[dict[str, Any]]:

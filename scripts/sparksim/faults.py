@@ -38,6 +38,11 @@ fills defaults) or by writing the file. ``SparkSim.clear_faults(node=None)`` rem
                        full (see ``diskfull``; needs root). Injecting again resizes it, keeping
                        its files ("space was freed"); clearing copies the files back and
                        unmounts; the simulator's stop unmounts whatever is left.
+``slow_link``          ``match`` (default ``"rsync --server"``), ``bps`` (default 1048576.0).
+                       This node's SSH server feeds a matching command's standard input at
+                       most ``bps`` bytes a second, as a slow link to the node would (rsync
+                       pushing to it then takes size / ``bps`` seconds). Read when the command
+                       starts.
 
 Stdlib only (imported by fakes under ``python -S``).
 """
@@ -63,6 +68,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "model_missing": {"repo": _REQUIRED},
     "image_missing": {"image": ""},
     "disk_full": {"repo": _REQUIRED, "mib": 4},
+    "slow_link": {"match": "rsync --server", "bps": 1048576.0},
 }
 
 
@@ -144,3 +150,12 @@ def consume_ssh_drop(node: NodePaths, command: str) -> float | None:
         del faults["ssh_drop"]
     write_json(node.faults, faults)
     return float(params.get("after_s", 0.2))
+
+
+def link_rate(node: NodePaths, command: str) -> float | None:
+    """The ``bps`` of a ``slow_link`` fault matching ``command``, else None. Called by the
+    node's SSH server when a command starts."""
+    params = get(node, "slow_link")
+    if params is None or params.get("match", "") not in command:
+        return None
+    return float(params["bps"])

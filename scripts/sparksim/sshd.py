@@ -15,6 +15,7 @@ Contract of :class:`NodeSSHServer`:
   stops with its client; anything meant to outlive the session must start its own session,
   as the launch script does for the engine.) A command that exits normally leaves its
   background children alone, like sshd.
+* ``slow_link`` (see ``faults``): a matching command's stdin is fed at most ``bps`` bytes/s.
 * ``ssh_drop`` (see ``faults``): ``after_s`` after a matching command starts, its process
   group is SIGKILLed and the connection aborted; its exit status is never sent.
 * :meth:`NodeSSHServer.stop` closes the listener and every connection and waits until every
@@ -247,7 +248,8 @@ class _CommandSession(asyncssh.SSHServerSession):
             self._dropping = asyncio.get_running_loop().call_later(drop_after, self._drop)
         if not self._open:  # the client left while we were starting
             self._owner._track(terminate_group(self._proc.pid, TERM_GRACE_S))
-        feeder = asyncio.create_task(self._feed_stdin(self._proc))
+        rate = faults.link_rate(self._owner.node, command) if command else None
+        feeder = asyncio.create_task(self._feed_stdin(self._proc, rate))
         try:
             await asyncio.gather(
                 self._relay(self._proc.stdout, stderr=False),
@@ -283,12 +285,16 @@ class _CommandSession(asyncssh.SSHServerSession):
         while chunk := await stream.read(_READ_SIZE):
             self._write(chunk, stderr=stderr)
 
-    async def _feed_stdin(self, proc: asyncio.subprocess.Process) -> None:
+    async def _feed_stdin(self, proc: asyncio.subprocess.Process, rate: float | None) -> None:
+        """Copy the client's data to the command's stdin (at most ``rate`` bytes a second
+        under the ``slow_link`` fault) until EOF."""
         assert proc.stdin is not None
         try:
             while (data := await self._stdin.get()) is not None:
                 proc.stdin.write(data)
                 await proc.stdin.drain()
+                if rate:  # pacing the simulated link, not synchronisation
+                    await asyncio.sleep(len(data) / rate)
         except (BrokenPipeError, ConnectionResetError):
             pass
         finally:

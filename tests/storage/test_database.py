@@ -207,6 +207,35 @@ async def test_jobs_left_running_are_closed_as_failed_at_the_next_start(tmp_path
     assert views["0000bbbb"]["state"] == "ready"
 
 
+async def test_downloads_left_running_are_closed_as_failed_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "h.db"
+    first = storage(path)
+    first.db.start()
+    base = {"model_key": "m", "started_at": "2026-06-17T11:00:00+00:00", "phase": None}
+    first.downloads.record_download({**base, "download_id": "dl-q", "state": "queued"})
+    running = {"state": "running", "phase": "copying", "rate_bps": 5.0, "eta_s": 9.0}
+    first.downloads.record_download({**base, "download_id": "dl-r", **running})
+    done = {"state": "done", "finished_at": "2026-06-17T11:05:00+00:00", "error": None}
+    first.downloads.record_download({**base, "download_id": "dl-d", **done})
+    first.db.close()
+    second = storage(path)
+    second.db.start()
+    try:
+        second.downloads.close_interrupted("2026-06-17T12:00:00+00:00")
+        rows = {d["download_id"]: d for d in await second.downloads.recent()}
+    finally:
+        second.db.close()
+    stopped = "Spark Control stopped during the download."
+    for download_id in ("dl-q", "dl-r"):
+        row = rows[download_id]
+        assert (row["state"], row["error"]) == ("failed", stopped)
+        assert row["finished_at"] == "2026-06-17T12:00:00+00:00"
+        assert row["phase"] is None and row["rate_bps"] is None and row["eta_s"] is None
+    assert rows["dl-d"] == {**base, "download_id": "dl-d", **done}
+
+
 async def test_retention_drops_old_history_rows(tmp_path: Path) -> None:
     store = Storage(str(tmp_path / "h.db"), now=lambda: NOW, history_days=30)
     store.db.start()
