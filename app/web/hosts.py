@@ -29,6 +29,7 @@ can never make a refused ``Host`` acceptable.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
@@ -120,14 +121,21 @@ class ProxyTrust:
 
     def __init__(self, trusted: Iterable[str]) -> None:
         self._networks: list[IpNetwork] = [ipaddress.ip_network(t, strict=False) for t in trusted]
+        # Parsing is most of what resolving a client address costs, and clients repeat.
+        self._hop = functools.lru_cache(maxsize=1024)(self._classify)
+
+    def _classify(self, text: str) -> tuple[str, bool] | None:
+        """An address as text → its normal form and whether it is a trusted proxy's; None when
+        it is no address."""
+        address = _ip(text)
+        if address is None:
+            return None
+        return str(address), any(address in network for network in self._networks)
 
     def trusts(self, scope: Scope) -> bool:
         client = scope.get("client")
-        address = _ip(client[0]) if client else None
-        return address is not None and self._trusted(address)
-
-    def _trusted(self, address: IpAddress) -> bool:
-        return any(address in network for network in self._networks)
+        hop = self._hop(client[0]) if client else None
+        return hop is not None and hop[1]
 
     def client_address(self, scope: Scope) -> str:
         """The address of the client a request comes from: the TCP peer, or — while that is a
@@ -138,24 +146,25 @@ class ProxyTrust:
         entry that is not an IP address ends the walk (the last trusted hop is the answer).
         ``""`` when the server gave no peer at all."""
         client = scope.get("client")
-        peer = _ip(client[0]) if client else None
-        if peer is None:
-            return str(client[0]) if client else ""
-        current = peer
-        if self._trusted(current):
+        if not client:
+            return ""
+        current = self._hop(client[0])
+        if current is None:
+            return str(client[0])
+        if current[1]:
             hops = ",".join(
                 value.decode("latin-1")
                 for key, value in scope.get("headers", ())
                 if key == b"x-forwarded-for"
             ).split(",")
-            for hop in reversed(hops):
-                previous = _ip(hop)
+            for text in reversed(hops):
+                previous = self._hop(text)
                 if previous is None:
                     break
                 current = previous
-                if not self._trusted(current):
+                if not current[1]:
                     break
-        return str(current)
+        return current[0]
 
     def forwarded_header(self, scope: Scope, name: bytes) -> str | None:
         """The forwarded header ``name`` when the peer is trusted (first value of a list)."""
