@@ -45,7 +45,7 @@ def _cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie
     )
 
 
-@get("/api/session", tags=["session"], sync_to_thread=False)
+@get("/api/session", tags=["session"], responses=error_responses(429), sync_to_thread=False)
 def session_status(request: Request[Any, Any, Any]) -> SessionView:
     """Whether a login is required, and who this browser is logged in as."""
     auth = _auth(request)
