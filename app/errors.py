@@ -50,6 +50,15 @@ class Unavailable(UserError):
     """A Spark or service the answer depends on could not be reached (HTTP 502)."""
 
 
+class Throttled(UserError):
+    """Too many attempts: the client must wait ``retry_after_s`` whole seconds (HTTP 429 with
+    ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 # --- shared refusals (one sentence each) -----------------------------------------------------
 
 NO_SPARKS = "No Sparks are configured — run the Configure Sparks action first."

@@ -27,6 +27,10 @@ async def serve(
         lifespan="on",
         timeout_graceful_shutdown=2,
         access_log=access_log,
+        # As `python -m app` runs it: the app alone decides whose X-Forwarded-* count, and the
+        # client address it sees is the TCP peer's (uvicorn would otherwise rewrite it from
+        # X-Forwarded-For sent from loopback).
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     # uvicorn installs signal handlers only in its own `run`; serve() in a task leaves ours alone.

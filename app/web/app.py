@@ -37,7 +37,7 @@ def create_app(runtime: Runtime) -> Litestar:
 
     hosts = HostPolicy(config.server.allowed_hosts)
     trust = ProxyTrust(config.server.trusted_proxies)
-    auth = Auth(config.server.api_keys, rt.clock.monotonic)
+    auth = Auth(config.server.api_keys, trust, rt.clock.monotonic)
     app = Litestar(
         route_handlers=route_handlers(),
         dependencies={"rt": Provide(provide_runtime, sync_to_thread=False)},

@@ -17,7 +17,9 @@ model does not change what runs); ``operate`` — also swaps, cancels, the lock 
 
 Missing or wrong credentials: 401 — on /v1 in OpenAI's shape (``{"error": {message, type,
 code: "invalid_api_key"}}``, what OpenAI SDKs parse), elsewhere ``{"detail"}`` — with
-``WWW-Authenticate: Bearer``. A key whose scope is too small: 403.
+``WWW-Authenticate: Bearer``. A key whose scope is too small: 403. Too many wrong credentials
+from one client address: 429 with ``Retry-After`` for whatever it presents until its window
+ends (``app.web.attempts``).
 
 The dashboard: its page and static files carry no data and are served to anyone; when an API
 call answers 401, the page sends the user to a login form that posts a key to ``POST
@@ -46,8 +48,10 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.config import ApiKey
+from app.errors import Throttled
 from app.proxy.exchange import openai_error_body
-from app.web.hosts import header
+from app.web.attempts import FailedAttempts
+from app.web.hosts import ProxyTrust, header
 from app.web.raw import send_json
 
 log = logging.getLogger("spark_control.auth")
@@ -162,20 +166,65 @@ def required_scope(method: str, path: str, query: bytes) -> Scope_:
     return "operate"
 
 
-class Auth:
-    """The keys and the dashboard sessions of one app."""
+@dataclass(frozen=True)
+class Credential:
+    """What a request presented: an API key (``Authorization: Bearer``) or a session token."""
 
-    def __init__(self, keys: Iterable[ApiKey], monotonic: Callable[[], float] = time.monotonic):
+    kind: Literal["key", "session"]
+    value: str
+
+    def __repr__(self) -> str:
+        return f"Credential(kind={self.kind!r})"
+
+
+def presented(scope: Scope) -> Credential | None:
+    """The credential of a request, if any: its Bearer key wins over its session cookie."""
+    key = bearer(scope)
+    if key is not None:
+        return Credential("key", key)
+    token = session_token(scope)
+    return Credential("session", token) if token else None
+
+
+def throttled(retry_after_s: int) -> Throttled:
+    return Throttled(
+        "Too many failed API key attempts from this address; "
+        f"try again in {retry_after_s} seconds.",
+        retry_after_s,
+    )
+
+
+class Auth:
+    """The keys, the dashboard sessions and the failed-attempt limiter of one app."""
+
+    def __init__(
+        self,
+        keys: Iterable[ApiKey],
+        trust: ProxyTrust,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.keys = KeyRing(keys)
         self.sessions = Sessions(monotonic)
+        self.attempts = FailedAttempts(monotonic)
+        self._trust = trust
 
-    def principal(self, scope: Scope) -> Principal | None:
-        """The principal of a request: its Bearer key wins over its session cookie."""
-        presented = bearer(scope)
-        if presented is not None:
-            return self.keys.match(presented)
-        token = session_token(scope)
-        return self.sessions.get(token) if token else None
+    def verify(self, credential: Credential) -> Principal | None:
+        """Whom ``credential`` authenticates, None when it is wrong (the caller counts that)."""
+        if credential.kind == "key":
+            return self.keys.match(credential.value)
+        return self.sessions.get(credential.value)
+
+    def lockout(self, scope: Scope) -> Throttled | None:
+        """The refusal for a request whose client is locked out, else None. Call it before
+        checking a credential the request presents."""
+        if not self.attempts:  # nobody failed lately: no address to resolve
+            return None
+        wait = self.attempts.retry_after(self._trust.client_address(scope))
+        return None if wait is None else throttled(wait)
+
+    def failed(self, scope: Scope, credential: str) -> None:
+        """The request presented ``credential`` and it was wrong."""
+        self.attempts.failed(self._trust.client_address(scope), credential)
 
 
 def auth_guard(auth: Auth) -> Callable[[ASGIApp], ASGIApp]:
@@ -190,9 +239,22 @@ def auth_guard(auth: Auth) -> Callable[[ASGIApp], ASGIApp]:
             if scope["type"] != ScopeType.HTTP or not guarded(path):
                 await app(scope, receive, send)
                 return
-            principal = auth.principal(scope)
+            credential = presented(scope)
             openai = path.startswith("/v1")
+            refusal = auth.lockout(scope) if credential is not None else None
+            if refusal is not None:
+                body = (
+                    openai_error_body(refusal.message, "rate_limit_error", "too_many_attempts")
+                    if openai
+                    else msgspec.json.encode({"detail": refusal.message})
+                )
+                retry_after = str(refusal.retry_after_s).encode()
+                await send_json(send, 429, body, [(b"retry-after", retry_after)])
+                return
+            principal = auth.verify(credential) if credential is not None else None
             if principal is None:
+                if credential is not None:
+                    auth.failed(scope, credential.value)
                 message = "A valid API key is required: send it as 'Authorization: Bearer <key>'."
                 body = (
                     openai_error_body(message, "invalid_request_error", "invalid_api_key")

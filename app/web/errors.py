@@ -25,6 +25,7 @@ from app.errors import (
     Invalid,
     LockedOut,
     NotFound,
+    Throttled,
     Unauthorized,
     Unavailable,
     UserError,
@@ -41,6 +42,7 @@ STATUS_OF: dict[type[UserError], int] = {
     NotFound: 404,
     Conflict: 409,
     LockedOut: 423,
+    Throttled: 429,
     Unavailable: 502,
 }
 
@@ -119,7 +121,8 @@ def status_of(exc: UserError) -> int:
 
 
 def user_error_handler(_: Request[Any, Any, Any], exc: UserError) -> Response[Any]:
-    return _json(status_of(exc), {"detail": exc.message, **exc.extra()})
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Throttled) else None
+    return _json(status_of(exc), {"detail": exc.message, **exc.extra()}, headers)
 
 
 def ssh_error_handler(_: Request[Any, Any, Any], exc: SshError) -> Response[Any]:

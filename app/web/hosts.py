@@ -17,7 +17,8 @@ dashboard, the proxy and every API route, reads included.
 Matching ignores the port and the case (and a trailing dot). A request without any Host (HTTP/1.0
 from a script) is not a browser's and is served.
 
-Forwarded headers (``X-Forwarded-Host``, ``X-Forwarded-Proto``) count only when the TCP peer is
+Forwarded headers (``X-Forwarded-Host``, ``X-Forwarded-Proto``, and ``X-Forwarded-For`` for the
+client address the failed-credential limiter counts by) count only when the TCP peer is
 one of ``server.trusted_proxies`` (addresses or networks; by default loopback and the StartOS
 0.4 bridge gateway ``10.0.3.1``, from which StartOS's reverse proxy connects to the service
 container). From anyone else they are ignored. Even from a trusted proxy, ``X-Forwarded-Host``
@@ -28,6 +29,7 @@ can never make a refused ``Host`` acceptable.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
@@ -42,6 +44,7 @@ DEFAULT_SUFFIXES = (".local", ".onion", ".lan", ".home.arpa", ".internal", ".ts.
 SETTING = "server.allowed_hosts"
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -102,23 +105,66 @@ class HostPolicy:
         return _is_ip(name) or name in self._exact or name.endswith(tuple(self._suffixes))
 
 
+def _ip(text: str) -> IpAddress | None:
+    """``text`` as an address (IPv4-mapped IPv6 as the IPv4 it maps), None when it is none."""
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 class ProxyTrust:
     """Whose forwarded headers count: peers inside one of the ``trusted`` networks."""
 
     def __init__(self, trusted: Iterable[str]) -> None:
         self._networks: list[IpNetwork] = [ipaddress.ip_network(t, strict=False) for t in trusted]
+        # Parsing is most of what resolving a client address costs, and clients repeat.
+        self._hop = functools.lru_cache(maxsize=1024)(self._classify)
+
+    def _classify(self, text: str) -> tuple[str, bool] | None:
+        """An address as text → its normal form and whether it is a trusted proxy's; None when
+        it is no address."""
+        address = _ip(text)
+        if address is None:
+            return None
+        return str(address), any(address in network for network in self._networks)
 
     def trusts(self, scope: Scope) -> bool:
         client = scope.get("client")
+        hop = self._hop(client[0]) if client else None
+        return hop is not None and hop[1]
+
+    def client_address(self, scope: Scope) -> str:
+        """The address of the client a request comes from: the TCP peer, or — while that is a
+        trusted proxy — the hop before it in ``X-Forwarded-For``, read from the right.
+
+        Right to left because a proxy appends the address it saw to whatever the client sent:
+        only the entries added by trusted proxies are facts, the leftmost may be invented. An
+        entry that is not an IP address ends the walk (the last trusted hop is the answer).
+        ``""`` when the server gave no peer at all."""
+        client = scope.get("client")
         if not client:
-            return False
-        try:
-            peer = ipaddress.ip_address(client[0])
-        except ValueError:
-            return False
-        if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
-            peer = peer.ipv4_mapped
-        return any(peer in network for network in self._networks)
+            return ""
+        current = self._hop(client[0])
+        if current is None:
+            return str(client[0])
+        if current[1]:
+            hops = ",".join(
+                value.decode("latin-1")
+                for key, value in scope.get("headers", ())
+                if key == b"x-forwarded-for"
+            ).split(",")
+            for text in reversed(hops):
+                previous = self._hop(text)
+                if previous is None:
+                    break
+                current = previous
+                if not current[1]:
+                    break
+        return current[0]
 
     def forwarded_header(self, scope: Scope, name: bytes) -> str | None:
         """The forwarded header ``name`` when the peer is trusted (first value of a list)."""

@@ -15,6 +15,7 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state; `detail` says which.",
     413: "The request body is over the limit.",
     423: "The swap lock is held and the request did not present its token.",
+    429: "Too many failed API key attempts from this address; `Retry-After` says when to retry.",
     502: "A Spark or backend could not be reached.",
     503: "Not available right now; retry later.",
 }

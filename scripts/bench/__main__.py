@@ -5,7 +5,17 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["footprint", "swap", "hold", "proxy", "realvllm", "history", "timeouts", "downloads"]
+BENCHES = [
+    "auth",
+    "footprint",
+    "swap",
+    "hold",
+    "proxy",
+    "realvllm",
+    "history",
+    "timeouts",
+    "downloads",
+]
 
 
 def main(argv: list[str]) -> int:

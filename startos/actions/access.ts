@@ -32,7 +32,7 @@ export const inputSpec = InputSpec.of({
       {
         name: 'Trusted proxies',
         description:
-          `Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies in front of Spark Control whose X-Forwarded-Host and X-Forwarded-Proto headers count. Keep the defaults (${DEFAULT_TRUSTED_PROXIES.join(', ')}: this machine and StartOS's own proxy) unless you know StartOS reaches Spark Control otherwise; an empty list trusts no proxy.`,
+          `Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies in front of Spark Control whose X-Forwarded-Host, X-Forwarded-Proto and X-Forwarded-For headers count (X-Forwarded-For names the client whose failed API key attempts are counted). Keep the defaults (${DEFAULT_TRUSTED_PROXIES.join(', ')}: this machine and StartOS's own proxy) unless you know StartOS reaches Spark Control otherwise; an empty list trusts no proxy.`,
         default: [...DEFAULT_TRUSTED_PROXIES],
         maxLength: LIMITS.hosts,
       },

@@ -13,6 +13,7 @@ from app.errors import (
     Invalid,
     LockedOut,
     NotFound,
+    Throttled,
     Unauthorized,
     Unavailable,
     UserError,
@@ -38,9 +39,10 @@ def _all_subclasses(cls: type) -> set[type]:
 
 
 def test_each_kind_has_its_status() -> None:
-    assert {**KINDS, Unavailable: 502} == STATUS_OF
+    assert {**KINDS, Unavailable: 502, Throttled: 429} == STATUS_OF
     for kind, status in STATUS_OF.items():
-        assert status_of(kind("x")) == status
+        refusal = Throttled("x", 5) if kind is Throttled else kind("x")
+        assert status_of(refusal) == status
 
 
 def test_every_domain_refusal_is_of_exactly_one_kind() -> None:

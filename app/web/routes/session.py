@@ -45,13 +45,21 @@ def _cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie
     )
 
 
-@get("/api/session", tags=["session"], sync_to_thread=False)
+@get("/api/session", tags=["session"], responses=error_responses(429), sync_to_thread=False)
 def session_status(request: Request[Any, Any, Any]) -> SessionView:
     """Whether a login is required, and who this browser is logged in as."""
     auth = _auth(request)
     token = session_token(request.scope)
-    principal = auth.sessions.get(token) if token else None
+    if not token:
+        return SessionView(required=auth.keys.enabled, logged_in=False)
+    # The answer tells whether the cookie is a session: that is a check like any other.
+    refusal = auth.lockout(request.scope)
+    if refusal is not None:
+        raise refusal
+    principal = auth.sessions.get(token)
     if principal is None:
+        if auth.keys.enabled:
+            auth.failed(request.scope, token)
         return SessionView(required=auth.keys.enabled, logged_in=False)
     return SessionView(True, True, principal.name, principal.scope)
 
@@ -60,17 +68,22 @@ def session_status(request: Request[Any, Any, Any]) -> SessionView:
     "/api/session",
     status_code=200,
     tags=["session"],
-    responses=error_responses(400, 401, 409),
+    responses=error_responses(400, 401, 409, 429),
     sync_to_thread=False,
 )
 def login(data: JSONBody[LoginRequest], request: Request[Any, Any, Any]) -> Response[SessionView]:
     """Log the dashboard in with an API key: sets an HttpOnly, SameSite=Strict session cookie.
-    The key itself is never stored or logged."""
+    The key itself is never stored or logged. After too many wrong keys from one address, 429
+    with ``Retry-After`` whatever the key (``app.web.attempts``)."""
     auth = _auth(request)
     if not auth.keys.enabled:
         raise Conflict("No API keys are configured; the dashboard needs no login.")
+    refusal = auth.lockout(request.scope)
+    if refusal is not None:
+        raise refusal
     principal = auth.keys.match(data.key)
     if principal is None:
+        auth.failed(request.scope, data.key)
         raise Unauthorized("That API key is not valid.")
     token = auth.sessions.open(principal)
     return Response(
