@@ -286,10 +286,12 @@ async def forward(
     policy: ProxyPolicy,
     upstream: Upstream,
     gate: SwapGate | None = None,
+    client_of: Callable[[Scope], str] | None = None,
 ) -> None:
     """Serve one proxied request on ``scope`` (one of :data:`ROUTES`' paths) through
-    ``policy`` (and, for the swapped vLLM, ``gate``) to ``upstream``. Never raises for anything
-    a client or backend does."""
+    ``policy`` (and, for the swapped vLLM, ``gate``) to ``upstream``. ``client_of`` names the
+    client for a swap it starts (default: the TCP peer). Never raises for anything a client or
+    backend does."""
     route = ROUTES.get(scope["path"]) or ROUTES.get(scope["path"].rstrip("/"))
     if route is None:  # pragma: no cover - only the paths of ROUTES are mounted
         await _answer(send, Refusal(404, "Not found.", "invalid_request_error", "not_found"))
@@ -311,7 +313,9 @@ async def forward(
                 gate.track(exchange)
             status = await exchange.run()
         else:
-            status, exchange = await _through_gate(gate, scope, receive, send, upstream, decision)
+            status, exchange = await _through_gate(
+                gate, scope, receive, send, upstream, decision, client_of
+            )
     finally:
         if gate is not None and exchange is not None:
             gate.untrack(exchange)
@@ -326,6 +330,7 @@ async def _through_gate(
     send: Send,
     upstream: Upstream,
     admission: Admission,
+    client_of: Callable[[Scope], str] | None,
 ) -> tuple[int, _Exchange | None]:
     """A request to the swapped model while a swap runs (or swap-on-request is on): read its
     body to learn the model it names, then forward, refuse or hold it (``app.proxy.admission``).
@@ -340,8 +345,12 @@ async def _through_gate(
             refusal = too_large(admission.body_limit)
             await _answer(send, refusal)
             return refusal.status, None
-    client = scope.get("client")
-    verdict = gate.decide(requested_model(body), client[0] if client else "unknown client")
+    if client_of is not None:
+        client = client_of(scope)
+    else:
+        peer = scope.get("client")
+        client = peer[0] if peer else "unknown client"
+    verdict = gate.decide(requested_model(body), client)
     if isinstance(verdict, Waiter):
         waited = await _hold(gate, verdict, receive)
         if waited is None:

@@ -201,3 +201,17 @@ async def test_retry_after_comes_from_the_models_past_swaps(cluster: Any) -> Non
     estimate = runtime.gate.retry_after()
     assert 1 <= estimate <= max(1, round(first["timings"]["total_s"]) + 1)
     await cluster.wait_job(r.json()["job_id"])
+
+
+async def test_behind_a_trusted_proxy_the_origin_is_the_forwarded_client(sim: Any) -> None:
+    """Behind StartOS's proxy every request comes from one address; the history names the
+    browser or script behind it (X-Forwarded-For from a trusted proxy), never an invented hop."""
+    config = sim_config(sim, server={"trusted_proxies": ["127.0.0.1"]})
+    async with running_app(sim, config=config, probes=PROBES) as cluster:
+        forwarded = {"X-Forwarded-For": "203.0.113.9, 192.168.1.50"}
+        job = await cluster.swap_and_wait(MODEL, headers=forwarded)
+        assert job["origin"]["client"] == "192.168.1.50"
+    nobody = sim_config(sim, server={"trusted_proxies": []})
+    async with running_app(sim, config=nobody, probes=PROBES) as untrusted:
+        job = await untrusted.swap_and_wait(MODEL, headers={"X-Forwarded-For": "192.168.1.50"})
+        assert job["origin"]["client"] == "127.0.0.1"

@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 
 
 async def _proxy(scope: Scope, receive: Receive, send: Send) -> None:
-    rt: Runtime = scope["litestar_app"].state.runtime
-    await forward(scope, receive, send, rt.proxy, rt.upstream, rt.gate)
+    state = scope["litestar_app"].state
+    rt: Runtime = state.runtime
+    await forward(
+        scope, receive, send, rt.proxy, rt.upstream, rt.gate, state.proxy_trust.client_address
+    )
 
 
 proxy = asgi(path=list(ROUTES), copy_scope=False, name="openai-proxy")(_proxy)

@@ -22,6 +22,7 @@ from app.swap.errors import JobNotFound
 from app.swap.jobs import Job, Origin
 from app.swap.preflight import Validation
 from app.web.deps import Rt
+from app.web.hosts import ProxyTrust
 from app.web.responses import error_responses
 from app.web.routes.lock import TOKEN_HEADER
 from app.web.sse import EVENT_STREAM, heartbeat, last_event_id, message, sse_response
@@ -83,8 +84,10 @@ def _printable(text: str | None, limit: int) -> str | None:
 
 
 def origin_of(request: Request[Any, Any, Any]) -> Origin:
-    """Who is asking, as far as the request says (descriptive, never trusted for access)."""
-    client = request.client.host if request.client else None
+    """Who is asking, as far as the request says (descriptive, never trusted for access); the
+    client address is resolved through the trusted proxies (``ProxyTrust.client_address``)."""
+    trust: ProxyTrust = request.app.state.proxy_trust
+    client = trust.client_address(request.scope) if request.client else None
     agent = _printable(request.headers.get("user-agent"), USER_AGENT_CHARS)
     schedule = request.headers.get(SCHEDULE_HEADER.lower())
     if schedule and SCHEDULE_ID.fullmatch(schedule):
