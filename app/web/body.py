@@ -7,7 +7,9 @@ request class; its ``json()`` refuses both up front, with one sentence:
 
 * the body must be UTF-8;
 * arrays and objects may nest at most :data:`MAX_JSON_DEPTH` levels (no API body needs more
-  than four; the cap also bounds the decoder's work on a hostile body).
+  than four; the cap also bounds the decoder's work on a hostile body);
+* values must have the JSON types the handler's ``data`` Struct declares (``0`` is not a
+  boolean, ``"5"`` not a number): Litestar alone would coerce them.
 
 The checks are linear in the body size, which the app already caps (1 MiB).
 
@@ -23,11 +25,12 @@ from collections.abc import AsyncGenerator
 from itertools import accumulate
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.exceptions import InternalServerException
 
 from app.errors import Invalid
-from app.web.errors import ClientDisconnected
+from app.web.errors import ClientDisconnected, body_detail
 
 MAX_JSON_DEPTH = 32
 
@@ -76,6 +79,27 @@ class ApiRequest(Request[Any, Any, Any]):
         if problem:
             raise Invalid(problem)
         try:
-            return await super().json()
+            data = await super().json()
         except (RecursionError, UnicodeDecodeError):  # defence in depth: never a 500
             raise Invalid("The request body is not valid JSON.") from None
+        self._check_types(await self.body())
+        return data
+
+    def _check_types(self, body: bytes) -> None:
+        """Refuse a body whose values have the wrong JSON types for the handler's ``data``
+        type. Litestar converts ``data`` leniently (``strict=False``, because query strings
+        are text), so ``{"dry_run": 0}`` would pass as ``false`` and ``"5"`` as 5; the API's
+        schema promises JSON types, so the body is decoded strictly here first."""
+        field = self.route_handler.parsed_fn_signature.parameters.get("data")
+        if field is None or not _is_struct(field.annotation):
+            return
+        try:
+            msgspec.json.decode(body, type=field.annotation, strict=True)
+        except msgspec.ValidationError as err:
+            raise Invalid(body_detail(err)) from None
+        except msgspec.DecodeError:
+            return  # malformed JSON: Litestar's own decode already said so
+
+
+def _is_struct(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)

@@ -69,6 +69,26 @@ def _clean(message: str) -> str:
     return message[:1].lower() + message[1:]
 
 
+def _part(key: Any, raw: str) -> str:
+    """One offending field as ``key: message`` from msgspec's wording (its ``- at `$.x```
+    path wins over Litestar's key; a missing field says so)."""
+    message = _clean(raw)
+    path = re.search(r"- at `\$\.?([^`]*)`", raw)
+    if path and path.group(1):
+        key = path.group(1)
+        message = _clean(raw.split(" - at ")[0])
+    if key in (None, "", "body"):
+        # msgspec phrases missing fields as "Object missing required field `x`".
+        missing = re.search(r"missing required field `([^`]+)`", raw)
+        return f"{missing.group(1)}: this field is required" if missing else message
+    return f"{key}: {message}"
+
+
+def body_detail(error: msgspec.ValidationError) -> str:
+    """The sentence for a JSON body that does not match its type (``app.web.body``)."""
+    return "Invalid request: " + _part(None, str(error))
+
+
 def validation_detail(exc: ValidationException) -> str:
     """A sentence naming the offending field(s) from Litestar's validation extra."""
     extra = exc.extra if isinstance(exc.extra, list) else []
@@ -79,21 +99,7 @@ def validation_detail(exc: ValidationException) -> str:
         if item.get("source") == "body" and item.get("message") == f"'{item.get('key')}'":
             # Litestar's word for "no body at all" is the KeyError of the missing argument.
             return EMPTY_BODY
-        key = item.get("key")
-        message = _clean(str(item.get("message", "invalid value")))
-        path = re.search(r"- at `\$\.?([^`]*)`", str(item.get("message", "")))
-        if path and path.group(1):
-            key = path.group(1)
-            message = _clean(str(item["message"]).split(" - at ")[0])
-        if key in (None, "", "body"):
-            # msgspec phrases missing fields as "Object missing required field `x`".
-            missing = re.search(r"missing required field `([^`]+)`", str(item.get("message", "")))
-            if missing:
-                parts.append(f"{missing.group(1)}: this field is required")
-                continue
-            parts.append(message)
-        else:
-            parts.append(f"{key}: {message}")
+        parts.append(_part(item.get("key"), str(item.get("message", "invalid value"))))
     if not parts:
         return (
             "The request body is not valid JSON."

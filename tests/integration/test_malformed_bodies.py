@@ -100,3 +100,36 @@ async def test_local_path_trailing_slash_is_stored_normalised(cluster: ClusterHa
     job = (await cluster.swap("slashy", dry_run=True)).json()
     launch = next(c["command"] for c in job["commands"] if "exec vllm serve" in c["command"])
     assert f"-v {path}:{path}:ro" in launch
+
+
+WRONG_TYPES = [
+    ("/api/swap", {"model_key": "gemma-3-27b", "dry_run": 0}, "dry_run: expected bool, got int"),
+    (
+        "/api/swap",
+        {"model_key": "gemma-3-27b", "dry_run": "true"},
+        "dry_run: expected bool, got str",
+    ),
+    (
+        "/api/swap/lock",
+        {"holder": "ci", "ttl_seconds": "60"},
+        "ttl_seconds: expected int | null, got str",
+    ),
+    (
+        "/api/swap/lock",
+        {"holder": "ci", "ttl_seconds": 1.5},
+        "ttl_seconds: expected int | null, got float",
+    ),
+    ("/api/swap/lock", {"holder": 7}, "holder: expected str, got int"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "sentence"), WRONG_TYPES)
+async def test_values_of_the_wrong_json_type_are_400_not_coerced(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], sentence: str
+) -> None:
+    """The schema promises JSON types: ``0`` is not ``false`` and ``"60"`` not 60 (the
+    framework alone would coerce them, and a dry run sent as ``0`` would become a real swap)."""
+    r = await client.post(path, json=body)
+    assert r.status_code == 400, r.text
+    assert r.json() == {"detail": f"Invalid request: {sentence}"}
+    assert (await client.get("/api/swap/lock")).json()["held"] is False
