@@ -191,14 +191,19 @@ class _Exchange:
         self._started = next((v for k, v in headers if k == b"content-type"), b"")
         try:
             async for chunk in response.chunks():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # The last bytes end the response with them: one write to the client, not two.
+                self._finishing = response.complete
+                await send(
+                    {"type": "http.response.body", "body": chunk, "more_body": not self._finishing}
+                )
         except UpstreamError as err:
             # The status is already sent: the only honest signal left is to end the response
             # without its terminator, so the client sees a truncated body, not a complete one.
             log.warning("proxy %s: %s", self._admission.route.path, err)
             return
-        self._finishing = True
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if not self._finishing:
+            self._finishing = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _request_body(self) -> tuple[Body, list[tuple[bytes, bytes]]]:
         """The body to send upstream: bytes when the whole body came in one message (the

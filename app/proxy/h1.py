@@ -187,6 +187,11 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
         return chunk
 
+    @property
+    def buffered(self) -> bool:
+        """Body bytes arrived that ``next_chunk`` has not handed over yet."""
+        return bool(self._body)
+
     async def writable(self) -> None:
         await self._writable.wait()
         if self.closed:
@@ -253,6 +258,10 @@ class _Response:
             if chunk is None:
                 return
             yield chunk
+
+    @property
+    def complete(self) -> bool:
+        return self._conn.complete and not self._conn.buffered
 
     async def aclose(self) -> None:
         if self._settled:

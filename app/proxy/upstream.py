@@ -22,7 +22,9 @@ The :class:`UpstreamResponse` must be closed (``aclose``, idempotent) in a ``fin
 response read to its end returns its connection to the pool, any other is closed, which is
 how a backend learns that the client went away. ``chunks()`` yields body bytes as they arrive,
 undecoded (``Content-Encoding`` passes through), and raises :class:`UpstreamBroken` when the
-upstream fails mid-body.
+upstream fails mid-body. ``complete`` turns true once the whole body has arrived: read right
+after a chunk, it says that chunk was the last (the proxy then ends its own response with it,
+one write instead of two).
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class UpstreamResponse(Protocol):
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 
+    @property
+    def complete(self) -> bool: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -105,6 +110,10 @@ class _AiohttpResponse:
             raise UpstreamBroken("stopped sending its answer") from None
         except aiohttp.ClientError:
             raise UpstreamBroken("dropped the connection mid-answer") from None
+
+    @property
+    def complete(self) -> bool:
+        return self._response.content.at_eof()
 
     async def aclose(self) -> None:
         response = self._response

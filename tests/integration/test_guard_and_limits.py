@@ -32,6 +32,17 @@ async def test_sec_fetch_site_cross_site_is_403(client: httpx.AsyncClient) -> No
     assert r.status_code == 403
 
 
+async def test_cross_site_writes_to_the_proxy_are_403_too(client: httpx.AsyncClient) -> None:
+    """The proxy's paths skip the router, not the guards: a page on another site cannot spend
+    the cluster's GPUs through a visitor's browser."""
+    for path in ("/v1/chat/completions", "/v1/chat/completions/", "/v1/embeddings"):
+        r = await client.post(
+            path, json={"model": "m", "messages": []}, headers={"Origin": "http://evil.example"}
+        )
+        assert r.status_code == 403, path
+        assert r.json() == {"detail": "Cross-site requests are not allowed."}
+
+
 async def test_null_origin_is_403(client: httpx.AsyncClient) -> None:
     r = await client.post("/api/schedule", json={"name": "x"}, headers={"Origin": "null"})
     assert r.status_code == 403

@@ -190,6 +190,41 @@ async def test_a_slow_consumer_pauses_reading_and_gets_every_byte(upstream: H1Up
     assert bytes(received) == big
 
 
+async def test_complete_says_the_chunk_just_read_was_the_last(upstream: H1Upstream) -> None:
+    """What lets the proxy end its response with the last bytes (one write, not two): true
+    right after the whole body was read, false while a stream is still open."""
+    more = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _ = await read_request(reader)
+        if b"/whole" in head:
+            writer.write(answer(b"all of it"))
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\na\r\n")
+        await more.wait()
+        writer.write(b"1\r\nb\r\n0\r\n\r\n")
+        await writer.drain()
+
+    async with raw_server(serve) as (url, _):
+        whole = await upstream.open("GET", f"{url}/whole", [], None)
+        try:
+            chunks = whole.chunks()
+            assert await anext(chunks) == b"all of it"
+            assert whole.complete
+        finally:
+            await whole.aclose()
+        stream = await upstream.open("GET", f"{url}/stream", [], None)
+        try:
+            chunks = stream.chunks()
+            assert await anext(chunks) == b"a"
+            assert not stream.complete
+            more.set()
+            assert b"".join([c async for c in chunks]) == b"b"
+            assert stream.complete
+        finally:
+            await stream.aclose()
+
+
 def test_works_on_uvloop_the_loop_the_server_runs() -> None:
     """``python -m app`` runs on uvloop, whose transports are not asyncio.Transport subclasses."""
 

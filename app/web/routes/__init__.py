@@ -21,7 +21,6 @@ def route_handlers() -> list[Any]:
         metrics,
         models,
         openapi,
-        proxy,
         schedule,
         services,
         session,
@@ -45,7 +44,6 @@ def route_handlers() -> list[Any]:
         *events.HANDLERS,
         *metrics.HANDLERS,
         *openapi.HANDLERS,
-        *proxy.HANDLERS,
         *dashboard.HANDLERS,
     ]
     return [*options_handlers(handlers), *handlers]
