@@ -21,68 +21,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import msgspec
-
 from app.proxy.admission import Go, SwapGate, Waiter
+from app.proxy.asgi import (
+    BodyTooLarge,
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    answer,
+    content_length,
+    read_body,
+    until_disconnect,
+    upstream_refusal,
+)
 from app.proxy.headers import request_headers, response_headers
 from app.proxy.policy import ROUTES, Admission, ProxyPolicy, Refusal, too_large
 from app.proxy.swap_answers import SWAP_CUT, SWAP_CUT_EVENT, requested_model
-from app.proxy.upstream import Body, Upstream, UpstreamError, UpstreamResponse, UpstreamTimeout
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]  # ASGI's shapes, with no web framework
+from app.proxy.upstream import Body, Upstream, UpstreamError, UpstreamResponse
 
 log = logging.getLogger("spark_control.proxy")
 
 CLIENT_CLOSED = 499  # the nginx convention, for metrics only: the client went away
-
-
-class _BodyTooLarge(Exception):
-    """The request body grew past its limit (answered 413)."""
-
-
-class _ClientGone(Exception):
-    """The client disconnected while its body was being read."""
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the HTTP server rejects a malformed length before we run
-    return None
-
-
-def openai_error_body(message: str, type_: str, code: str | int) -> bytes:
-    """The error body of the OpenAI-compatible proxy routes: ``{"error": {message, type, code}}``
-    (the shape OpenAI SDKs parse). ``message`` must already be client-safe."""
-    return msgspec.json.encode({"error": {"message": message, "type": type_, "code": code}})
-
-
-async def _answer(send: Send, refusal: Refusal) -> None:
-    body = openai_error_body(refusal.message, refusal.type, refusal.code)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if refusal.retry_after is not None:
-        headers.append((b"retry-after", str(refusal.retry_after).encode()))
-    await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _upstream_refusal(err: UpstreamError, service: str) -> Refusal:
-    message = f"The {service} backend {err}."
-    if isinstance(err, UpstreamTimeout):
-        return Refusal(504, message, "server_error", "backend_timeout")
-    return Refusal(502, message, "server_error", "backend_unavailable")
 
 
 class _Exchange:
@@ -124,7 +86,7 @@ class _Exchange:
         self._finishing = False  # the last body message is being sent: a disconnect is normal
         # Why the upload stopped, if it did: the upstream client may report it wrapped in its
         # own connection error (it sends the body from another task), so we keep our own note.
-        self._body_error: _BodyTooLarge | _ClientGone | None = None
+        self._body_error: BodyTooLarge | ClientGone | None = None
 
     async def run(self) -> int:
         """Forward the exchange; returns the status for metrics. Never raises for anything a
@@ -138,7 +100,7 @@ class _Exchange:
             if self._gone:
                 return CLIENT_CLOSED
             return await self._end_cut()
-        except _ClientGone:
+        except ClientGone:
             return CLIENT_CLOSED
         finally:
             if self._watcher is not None:
@@ -149,7 +111,7 @@ class _Exchange:
         scope = self._scope
         try:
             body, extra_headers = await self._request_body()
-        except _BodyTooLarge:
+        except BodyTooLarge:
             return await self._too_large()
         url = admission.url
         if scope.get("query_string"):
@@ -157,7 +119,7 @@ class _Exchange:
         headers = request_headers(scope["headers"]) + extra_headers
         try:
             response = await self._upstream.open(scope["method"], url, headers, body)
-        except (_BodyTooLarge, _ClientGone, UpstreamError) as err:
+        except (BodyTooLarge, ClientGone, UpstreamError) as err:
             return await self._failed(self._body_error or err)
         try:
             await self._relay(response)
@@ -169,19 +131,19 @@ class _Exchange:
 
     async def _failed(self, failure: Exception) -> int:
         """Answer a request that never got an upstream response; returns the status."""
-        if isinstance(failure, _ClientGone):
+        if isinstance(failure, ClientGone):
             return CLIENT_CLOSED
         if isinstance(failure, UpstreamError):
             route = self._admission.route
             log.warning("proxy %s → %s: %s", route.path, self._admission.url, failure)
-            refusal = _upstream_refusal(failure, route.service)
-            await _answer(self._send, refusal)
+            refusal = upstream_refusal(failure, route.service)
+            await answer(self._send, refusal)
             return refusal.status
         return await self._too_large()
 
     async def _too_large(self) -> int:
         refusal = too_large(self._admission.body_limit)
-        await _answer(self._send, refusal)
+        await answer(self._send, refusal)
         return refusal.status
 
     async def _relay(self, response: UpstreamResponse) -> None:
@@ -216,40 +178,40 @@ class _Exchange:
             return self._body, []
         message = await self._receive()
         if message["type"] == "http.disconnect":
-            raise _ClientGone
+            raise ClientGone
         first = message.get("body", b"")
         limit = self._admission.body_limit
         if not message.get("more_body"):
             if len(first) > limit:
-                raise _BodyTooLarge
+                raise BodyTooLarge
             self._watch()
             return first, []
-        length = _content_length(self._scope)
+        length = content_length(self._scope)
         extra = [(b"content-length", str(length).encode())] if length is not None else []
         return self._stream_body(first, limit), extra
 
     async def _stream_body(self, first: bytes, limit: int) -> AsyncIterator[bytes]:
         received = len(first)
         if received > limit:
-            raise self._body_failed(_BodyTooLarge())
+            raise self._body_failed(BodyTooLarge())
         if first:  # never an empty chunk: in a chunked upload it would read as the end
             yield first
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
-                raise self._body_failed(_ClientGone())
+                raise self._body_failed(ClientGone())
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > limit:
                 # Stop reading here: the rest of the upload is never received.
-                raise self._body_failed(_BodyTooLarge())
+                raise self._body_failed(BodyTooLarge())
             if chunk:
                 yield chunk
             if not message.get("more_body"):
                 self._watch()
                 return
 
-    def _body_failed(self, error: _BodyTooLarge | _ClientGone) -> Exception:
+    def _body_failed(self, error: BodyTooLarge | ClientGone) -> Exception:
         self._body_error = error
         return error
 
@@ -265,7 +227,7 @@ class _Exchange:
         truncated (the connection closes without its remaining bytes)."""
         self._finishing = True
         if self._started is None:
-            await _answer(self._send, SWAP_CUT)
+            await answer(self._send, SWAP_CUT)
         elif self._started.startswith(b"text/event-stream"):
             await self._send({"type": "http.response.body", "body": SWAP_CUT_EVENT})
         return SWAP_CUT.status
@@ -299,11 +261,11 @@ async def forward(
     backend does."""
     route = ROUTES.get(scope["path"]) or ROUTES.get(scope["path"].rstrip("/"))
     if route is None:  # pragma: no cover - only the paths of ROUTES are mounted
-        await _answer(send, Refusal(404, "Not found.", "invalid_request_error", "not_found"))
+        await answer(send, Refusal(404, "Not found.", "invalid_request_error", "not_found"))
         return
-    decision = policy.admit(route, scope["method"], _content_length(scope))
+    decision = policy.admit(route, scope["method"], content_length(scope))
     if isinstance(decision, Refusal):
-        await _answer(send, decision)
+        await answer(send, decision)
         return
     started = policy.metrics.proxy_started(route.path)
     status = 500
@@ -343,12 +305,12 @@ async def _through_gate(
     body: bytes | None = None
     if scope["method"] not in ("GET", "HEAD"):
         try:
-            body = await _read_body(receive, admission.body_limit)
-        except _ClientGone:
+            body = await read_body(receive, admission.body_limit)
+        except ClientGone:
             return CLIENT_CLOSED, None
-        except _BodyTooLarge:
+        except BodyTooLarge:
             refusal = too_large(admission.body_limit)
-            await _answer(send, refusal)
+            await answer(send, refusal)
             return refusal.status, None
     if client_of is not None:
         client = client_of(scope)
@@ -362,7 +324,7 @@ async def _through_gate(
             return CLIENT_CLOSED, None
         verdict = waited
     if isinstance(verdict, Refusal):
-        await _answer(send, verdict)
+        await answer(send, verdict)
         return verdict.status, None
     exchange = _Exchange(scope, receive, send, upstream, admission, body)
     gate.track(exchange)
@@ -371,7 +333,7 @@ async def _through_gate(
 
 async def _hold(gate: SwapGate, waiter: Waiter, receive: Receive) -> Go | Refusal | None:
     """Wait for the incoming model, the hold timeout, or the client leaving (None)."""
-    left = asyncio.ensure_future(_until_disconnect(receive))
+    left = asyncio.ensure_future(until_disconnect(receive))
     waits: set[asyncio.Future[Any]] = {waiter.outcome, left}
     try:
         done, _ = await asyncio.wait(
@@ -388,25 +350,3 @@ async def _hold(gate: SwapGate, waiter: Waiter, receive: Receive) -> Go | Refusa
     if left in done:
         return None
     return gate.timed_out()
-
-
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """The whole request body (an LLM request: JSON, at most ``limit`` bytes)."""
-    chunks: list[bytes] = []
-    received = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        received += len(chunk)
-        if received > limit:
-            raise _BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)

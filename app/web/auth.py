@@ -49,7 +49,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.config import ApiKey
 from app.errors import Throttled
-from app.proxy.exchange import openai_error_body
+from app.proxy.asgi import openai_error_body
 from app.web.attempts import FailedAttempts
 from app.web.hosts import ProxyTrust, header
 from app.web.raw import send_json

@@ -3,7 +3,7 @@
 Domain code raises the refusal kinds of ``app.errors``; :data:`STATUS_OF` maps each kind to its
 HTTP status, and one handler shapes them all. API errors are ``{"detail": "<sentence>",
 ...extra}``; the OpenAI-compatible proxy routes use ``{"error": {"message", "type", "code"}}``
-(``app.proxy.exchange.openai_error_body``). No response ever carries a stack trace, an internal
+(``app.proxy.asgi.openai_error_body``). No response ever carries a stack trace, an internal
 class name, a token or a secret: unexpected exceptions become a generic 500 and are logged.
 """
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from app.proxy.exchange import Receive, Scope, Send, forward
+from app.proxy.asgi import Receive, Scope, Send
+from app.proxy.exchange import forward
 from app.proxy.policy import ROUTES
 
 if TYPE_CHECKING:
