@@ -99,7 +99,10 @@ async def cancel_at(cluster: ClusterHarness, phase: str, times: int) -> dict[str
     return done
 
 
-@pytest.mark.parametrize("times", [1, 2, 25])
+# Every phase with 2 and 25 cancels is several swaps each: the whole suite runs them.
+@pytest.mark.parametrize(
+    "times", [1, pytest.param(2, marks=pytest.mark.slow), pytest.param(25, marks=pytest.mark.slow)]
+)
 async def test_cancel_in_every_phase_then_swap_alone(sim: Any, times: int) -> None:
     sim.set_load_time(2.0)  # loading lasts long enough for a cancel to land inside it
     async with running_app(sim) as cluster:
@@ -175,6 +178,7 @@ async def test_cancel_stream_ends_once(cluster: ClusterHarness) -> None:
     assert states[-1] == "cancelled" and states.count("cancelled") == 1
 
 
+@pytest.mark.slow
 async def test_random_cancels_and_swaps_never_wedge(tmp_path: Any) -> None:
     """Seeded random interleavings of swaps and bursts of cancels (direct and over HTTP, at
     random moments): never two jobs running at once, every job ends in one terminal state,

@@ -59,7 +59,13 @@ async def started(url: str, process: asyncio.subprocess.Process) -> None:
 
 
 @pytest.mark.parametrize(
-    "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name
+    "sig",
+    [
+        signal.SIGTERM,
+        pytest.param(signal.SIGINT, marks=pytest.mark.slow),
+        pytest.param(signal.SIGHUP, marks=pytest.mark.slow),
+    ],
+    ids=lambda s: s.name,
 )
 async def test_demo_cleans_up_when_stopped_mid_swap(tmp_path: Path, sig: signal.Signals) -> None:
     port = free_port()

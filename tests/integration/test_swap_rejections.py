@@ -100,6 +100,7 @@ async def test_unloadable_local_models_fail_with_vllms_reason(
         )
 
 
+@pytest.mark.slow
 async def test_an_engine_that_dies_without_a_reason_is_noticed_by_its_exit(
     sim: Any, tmp_path: Path
 ) -> None:

@@ -7,6 +7,8 @@ import os
 import signal
 from typing import Any
 
+import pytest
+
 from app.events import EventBus
 from app.services.monitor import ProbeSettings
 from scripts.sparksim import containers
@@ -54,6 +56,7 @@ async def test_crash_after_ready_is_restarted_as_a_job(sim: Any) -> None:
         assert [e.event for e in cluster.webhook.sent] == ["swap_complete", "swap_complete"]
 
 
+@pytest.mark.slow
 async def test_watchdog_gives_up_after_the_third_crash(sim: Any) -> None:
     sim.inject("spark1", "crash_after_ready", seconds=1.0)  # every launch crashes
     config = sim_config(sim, watchdog={**FAST_WATCHDOG, "max_restarts": 2})
@@ -73,6 +76,7 @@ async def test_watchdog_gives_up_after_the_third_crash(sim: Any) -> None:
         assert cluster.runtime.served.current.state == "failed"
 
 
+@pytest.mark.slow
 async def test_watchdog_does_not_restart_while_the_lock_is_held_or_when_disabled(sim: Any) -> None:
     sim.inject("spark1", "crash_after_ready", seconds=1.0)
     config = sim_config(sim, watchdog=FAST_WATCHDOG)
