@@ -6,8 +6,8 @@ Set-up: a two-node Spark simulator in this process; Spark Control as its own pro
 ``/usr/sbin/nginx`` (or ``nginx`` on PATH) exists, an nginx in front of the same backend
 (``proxy_pass`` with upstream keepalive, buffering off: the distance to a C proxy). The load
 comes from the minimal HTTP/1.1 keep-alive client in ``loadgen``, so the client's own CPU cost
-is small and identical for every target. Targets alternate round by round, so load from anything else
-on the machine weighs on all alike.
+is small and identical for every target. Targets alternate round by round, so load from
+anything else on the machine weighs on all alike.
 
 Figures, each for direct / nginx / Spark Control, with the added latency or ratio to direct:
 (a) a fast backend (1000 tokens/s: a 1-token answer takes ~1 ms): latency p50/p99 at
