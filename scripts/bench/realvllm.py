@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 
 from scripts import realvllm
-from scripts.bench.proxy import Conn, ms, pct, start_app, wait_until
+from scripts.bench.loadgen import Conn, ms, pct
+from scripts.bench.proxy import start_app, wait_until
 from scripts.sparksim import SparkSim
 
 STREAMS = 60  # per target, in ROUNDS alternating rounds

@@ -5,11 +5,12 @@ Subcommands (and ``docker container <sub>`` / ``docker image <sub>`` spellings):
 * ``ps [-a] [-q] [--no-trunc] [-f name=RE|status=S|ancestor=IMG|id=ID]… [--format FMT]``
 * ``stop [-t N] NAME…`` / ``rm [-f] NAME…`` (honour ``slow_stop``; stopping kills the engine)
 * ``logs [-f] [--tail N|-n N] [-t] NAME``: ``-f`` follows until the container stops or the
-  process is killed (the SSH server kills it when the client goes away)
+  process is killed (the SSH server kills it when the client goes away; see ``docker_observe``)
 * ``image inspect [-f FMT] IMAGE…`` / ``images [-q] [REPO]``: every image is present unless
   the ``image_missing`` fault says otherwise
 * ``run [--rm] [--name N] [-v …] [-e …] [--entrypoint E] IMAGE CMD…`` (see ``docker_run``)
-* ``top NAME``: the container's processes (``sleep infinity``, then the head's engine)
+* ``top NAME``: the container's processes (``sleep infinity``, then the head's engine; see
+  ``docker_observe``)
 * ``inspect [-f FMT] NAME|IMAGE…``, ``exec [-i] [-t] [-e K=V] NAME CMD…`` (runs CMD on the
   node itself), ``version``, ``--version``, ``info``
 
@@ -21,14 +22,13 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import sys
-import time
 from datetime import UTC, datetime
 
-from scripts.sparksim import containers, procs
+from scripts.sparksim import containers
 from scripts.sparksim.cliparse import UsageError, format_rows, parse
 from scripts.sparksim.docker_inspect import cmd_image_inspect, cmd_images, cmd_inspect
+from scripts.sparksim.docker_observe import cmd_logs, cmd_top
 from scripts.sparksim.docker_run import cmd_run
 from scripts.sparksim.layout import NodePaths, sim_from_env
 
@@ -36,7 +36,6 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows every 
 if TYPE_CHECKING:
     from typing import Any
 
-_FOLLOW_POLL_S = 0.05
 _HEADERS = {
     "ID": "CONTAINER ID",
     "RunningFor": "CREATED",
@@ -184,52 +183,6 @@ def cmd_rm(node: NodePaths, args: list[str]) -> int:
     return status
 
 
-def cmd_logs(node: NodePaths, args: list[str]) -> int:
-    opts, names = parse(
-        args,
-        valued={"-n": "tail", "--tail": "tail", "--since": "since", "--until": "until"},
-        boolean={
-            "-f": "follow",
-            "--follow": "follow",
-            "-t": "timestamps",
-            "--timestamps": "timestamps",
-            "--details": "details",
-        },
-    )
-    if len(names) != 1:
-        raise UsageError('"docker logs" requires exactly 1 argument.')
-    name = names[0]
-    if containers.load(node, name) is None:
-        _err(f"Error response from daemon: No such container: {name}")
-        return 1
-    tail = opts.get("tail", ["all"])[-1]
-    out = sys.stdout.buffer
-    try:
-        log = open(node.container_log(name), "rb")
-    except FileNotFoundError:
-        return 0
-    with log:
-        lines = log.read().splitlines(keepends=True)
-        if tail != "all":
-            count = max(0, int(tail)) if tail.lstrip("-").isdigit() else len(lines)
-            lines = lines[len(lines) - count :] if count else []
-        out.write(b"".join(lines))
-        out.flush()
-        if not opts.get("follow"):
-            return 0
-        # Follow: print what is appended until the container stops (docker's behaviour) or we
-        # are killed. An open handle keeps reading even after ``docker rm`` unlinks the file.
-        while True:
-            chunk = log.read()
-            if chunk:
-                out.write(chunk)
-                out.flush()
-            elif not containers.is_running(containers.load(node, name)):
-                return 0
-            else:
-                time.sleep(_FOLLOW_POLL_S)
-
-
 def cmd_exec(node: NodePaths, args: list[str]) -> int:
     opts, rest = parse(
         args,
@@ -275,53 +228,6 @@ def cmd_exec(node: NodePaths, args: list[str]) -> int:
             f'"{command[0]}": executable file not found in $PATH: unknown'
         )
         return 127
-
-
-def cmd_top(node: NodePaths, args: list[str]) -> int:
-    """``docker top NAME``: ``ps -ef`` of the container. The container idles on ``sleep
-    infinity`` (as spark-vllm-docker starts it); the head's engine and its children are listed
-    while they live, the engine's wrapper as the ``bash -c`` that ``docker exec -d`` runs."""
-    if not args:
-        raise UsageError('"docker top" requires at least 1 argument.')
-    name = args[0]
-    record = containers.load(node, name)
-    if record is None:
-        _err(f"Error response from daemon: No such container: {name}")
-        return 1
-    if not containers.is_running(record):
-        _err(f"Error response from daemon: container {record['id']} is not running")
-        return 1
-    started = time.strftime("%H:%M", time.localtime(record["created"]))
-    rows = [("1", "0", "sleep infinity")]
-    leader = (record.get("vllm") or {}).get("pid") or containers.engine_pid_of(node, name)
-    if leader:
-        for pid in sorted(procs.group_members(int(leader))):
-            if pid == int(leader):
-                command = f"bash -c {shlex.join(record['command'])} >> /proc/1/fd/1 2>&1"
-            else:
-                command = _cmdline(pid)
-            rows.append((str(pid), str(leader), command))
-    print(
-        "UID                 PID                 PPID                C                   STIME               TTY                 TIME                CMD"
-    )
-    for pid, ppid, command in rows:
-        print(
-            f"root                {pid:<20}{ppid:<20}0                   {started:<20}?                   00:00:00            {command}"
-        )
-    return 0
-
-
-def _cmdline(pid: int) -> str:
-    """A process's command line as ps shows it; the fake vLLM as the real CLI would appear."""
-    try:
-        raw = open(f"/proc/{pid}/cmdline", "rb").read()
-    except OSError:
-        return "?"
-    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
-    if "scripts.sparksim.fake_vllm" in words:
-        at = words.index("scripts.sparksim.fake_vllm")
-        words = ["python3", "/usr/local/bin/vllm", *words[at + 1 :]]
-    return " ".join(words)
 
 
 def cmd_version(node: NodePaths, args: list[str]) -> int:

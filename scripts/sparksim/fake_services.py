@@ -19,9 +19,7 @@ Errors are OpenAI-shaped (``{"error": {message, type, code}}``). Every app count
 :meth:`FakeService.release`: tests use it to keep requests in flight without sleeping. GETs
 (health probes, listings) are neither counted nor held, so probes never disturb a test.
 
-:class:`ServiceServer` serves one app with uvicorn in the calling event loop on a socket bound
-by :meth:`ServiceServer.start` (port 0 = a free port); ``stop()`` / ``start()`` again (same
-port) simulate a backend going down and coming back.
+``service_server.ServiceServer`` serves one of these apps over HTTP.
 """
 
 from __future__ import annotations
@@ -29,13 +27,11 @@ from __future__ import annotations
 import array
 import asyncio
 import base64
-import contextlib
 import hashlib
 import io
 import math
 import random
 import re
-import socket
 import struct
 import wave
 from collections.abc import Awaitable, Callable
@@ -350,69 +346,3 @@ FAKES: dict[str, type[FakeService]] = {
     "embeddings": FakeEmbeddings,
     "qdrant": FakeQdrant,
 }
-
-
-class ServiceServer:
-    """One fake service served by uvicorn in the current event loop."""
-
-    def __init__(self, app: FakeService, host: str, port: int = 0) -> None:
-        self.app, self.host, self.port = app, host, port
-        self._server: Any = None
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self, timeout: float = 10.0) -> None:
-        """Bind (the same port as before after a ``stop``) and serve. Raises OSError when the
-        address cannot be bound. Returns once the server accepts connections."""
-        import uvicorn
-
-        if self.running:
-            return
-        # IPPROTO_TCP so asyncio sets TCP_NODELAY (else Nagle delays small bodies by ~40 ms).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(128)
-        except OSError:
-            sock.close()
-            raise
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._serve(sock), name=f"fake-{self.app.name}")
-        async with asyncio.timeout(timeout):
-            while not self._server.started:
-                if self._task.done():
-                    self._task.result()
-                    raise OSError(f"fake {self.app.name} stopped while starting")
-                await asyncio.sleep(0.005)
-
-    async def _serve(self, sock: socket.socket) -> None:
-        try:
-            await self._server.serve(sockets=[sock])
-        finally:
-            sock.close()
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving (open connections get one second); the port is released. Idempotent."""
-        if self._task is None:
-            return
-        self.app.release()  # held requests must not keep the server from stopping
-        self._server.should_exit = True
-        task, self._task = self._task, None
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout)

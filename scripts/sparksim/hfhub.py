@@ -60,7 +60,7 @@ _REPO = r"(?P<repo>[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*)"
 
 class FakeHub:
     """The hub's state (repos, sizes, faults) and its ASGI app (serve it with
-    ``fake_services.ServiceServer``)."""
+    ``service_server.ServiceServer``)."""
 
     name = "hfhub"
 

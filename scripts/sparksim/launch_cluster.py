@@ -34,7 +34,7 @@ import shlex
 import signal
 import sys
 
-from scripts.sparksim import containers, fake_docker, faults
+from scripts.sparksim import containers, docker_observe, faults
 from scripts.sparksim.hfcache import REPO_ROOT
 from scripts.sparksim.layout import (
     ENV_NODE,
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             # session takes the cluster down with it.
             _stop_when_hung_up(opts, nodes)
             sys.stdout.flush()
-            return fake_docker.cmd_logs(nodes[0][0], ["-f", opts.name])
+            return docker_observe.cmd_logs(nodes[0][0], ["-f", opts.name])
         if opts.verb == "stop":
             _stop(opts, nodes)
         else:

@@ -8,10 +8,10 @@ Contract of :class:`SparkSim`:
   run at once. Cheap: well under a second for two nodes.
 * ``config_dict()`` / ``write_config()`` give a CONFIG.md-shaped config pointing at the nodes,
   the client key, a not-yet-existing known_hosts file, a free vLLM port on the head, and the
-  local model root ``<root>/models``. The audio / embeddings / Qdrant fakes
-  (``fake_services``) run in this process on the second node's address at free ports, written
-  to ``<root>/services-overrides.yaml``; ``stop_service`` / ``start_service`` take one down and
-  bring it back (same port).
+  local model root ``<root>/models`` (built by ``sim_config``). The audio / embeddings /
+  Qdrant fakes (``fake_services``) run in this process on the second node's address at free
+  ports, written to ``<root>/services-overrides.yaml``; ``stop_service`` / ``start_service``
+  take one down and bring it back (same port).
 * Ground truth for tests, read from the nodes' state (never through the controller):
   ``running_model()``, ``container_running()``, ``vllm_healthy_at()``.
 * ``inject()`` / ``clear_faults()`` manage the faults documented in ``faults``.
@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-import yaml
 
 from scripts.sparksim import (
     diskfull,
@@ -50,6 +49,8 @@ from scripts.sparksim import (
 )
 from scripts.sparksim.containers import all_records, is_running
 from scripts.sparksim.layout import ENV_NODE, ENV_ROOT, NodePaths, SimPaths, read_json
+from scripts.sparksim.service_server import ServiceServer
+from scripts.sparksim.sim_config import build_config, write_yaml
 from scripts.sparksim.sshd import NodeSSHServer
 
 SSH_USER = "nvidia"
@@ -117,10 +118,10 @@ class SparkSim:
             if ssh != "asyncssh"
             else None
         )
-        self.services: dict[str, fake_services.ServiceServer] = {}
+        self.services: dict[str, ServiceServer] = {}
         # The fake Hugging Face hub (``hfhub``): downloads fetch from it, over loopback.
         self.hub = hfhub.FakeHub(default_size=hub_model_size)
-        self._hub_servers: list[fake_services.ServiceServer] = []
+        self._hub_servers: list[ServiceServer] = []
         self._started = self._stopped = False
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -173,7 +174,7 @@ class SparkSim:
             )
         await self._start_services()
         self._hub_servers = [
-            fake_services.ServiceServer(self.hub, self.head.host)  # type: ignore[arg-type]
+            ServiceServer(self.hub, self.head.host)  # type: ignore[arg-type]
             for _ in ("hub", "cdn")
         ]
         for server in self._hub_servers:
@@ -191,13 +192,10 @@ class SparkSim:
         them."""
         node = self.nodes[1] if len(self.nodes) > 1 else self.head
         for key, fake in fake_services.FAKES.items():
-            self.services[key] = fake_services.ServiceServer(fake(), node.host)
+            self.services[key] = ServiceServer(fake(), node.host)
             await self._on_host(node.host, self.services[key].start())
         entries = [{"key": k, "node": node.name, "port": s.port} for k, s in self.services.items()]
-        path = self.root / "services-overrides.yaml"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(yaml.safe_dump({"services": entries}, sort_keys=False), encoding="utf-8")
-        tmp.replace(path)
+        write_yaml(self.root / "services-overrides.yaml", {"services": entries})
 
     async def stop_service(self, key: str) -> None:
         """Take fake service ``key`` down (its port refuses connections). Raises KeyError."""
@@ -291,35 +289,15 @@ class SparkSim:
 
     def config_dict(self) -> dict[str, Any]:
         """A CONFIG.md-shaped mapping for these nodes (valid only after ``start()``)."""
-        return {
-            "sparks": [
-                {"name": n.name, "host": n.host, "ssh_port": n.ssh_port, "ssh_user": n.user}
-                for n in self.nodes
-            ],
-            "ssh": {
-                "key_file": str(self.paths.client_key),
-                "known_hosts": str(self.paths.known_hosts),
-            },
-            "vllm": {
-                "port": self.vllm_port,
-                "container": "vllm_node",
-                "image": "vllm-node",
-                "launch_dir": "~/spark-vllm-docker",
-                "hf_home": "~/.cache/huggingface",
-                "load_timeout_s": max(60, int(self._load_time * 10)),
-                "hf_endpoint": self.hub_url,
-            },
-            "services": {
-                "disabled": [],
-                "overrides_file": str(self.root / "services-overrides.yaml"),
-            },
-            "models": {
-                "catalog_file": str(self.catalog) if self.catalog else "",
-                "overrides_file": str(self.root / "models-overrides.yaml"),
-                "local_roots": [str(self.paths.models)],
-            },
-            "storage": {"database": str(self.root / "spark-control.db")},
-        }
+        return build_config(
+            self.root,
+            self.paths,
+            [(n.name, n.host, n.ssh_port, n.user) for n in self.nodes],
+            vllm_port=self.vllm_port,
+            load_time=self._load_time,
+            hub_url=self.hub_url,
+            catalog=self.catalog,
+        )
 
     def write_config(self, path: Path, **section_overrides: Any) -> Path:
         """Write ``config_dict()`` as YAML to ``path`` (atomically). Each keyword replaces
@@ -331,12 +309,7 @@ class SparkSim:
                 config[section] = {**config[section], **value}
             else:
                 config[section] = value
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return write_yaml(Path(path), config)
 
     # --- settings and faults ----------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import httpx
 import pytest
@@ -91,13 +90,6 @@ async def test_completions_default_to_16_tokens_json_and_stream(client):
     chunks = [json.loads(event) for event in events[:-1]]
     assert sum(1 for c in chunks if c["choices"] and c["choices"][0]["text"]) == 16
     assert chunks[-1]["usage"]["completion_tokens"] == 16
-
-
-async def test_generation_takes_at_least_tokens_over_rate(client):
-    started = time.monotonic()
-    response = await client.post("/v1/chat/completions", json=_chat(300))
-    assert response.json()["usage"]["completion_tokens"] == 300
-    assert time.monotonic() - started >= 300 / 1000.0
 
 
 async def test_embeddings_are_deterministic_unit_vectors(client):
