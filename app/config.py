@@ -59,6 +59,15 @@ class Spark(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: Annotated[str, msgspec.Meta(pattern=HOST)]
     ssh_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 22
     ssh_user: Annotated[str, msgspec.Meta(pattern=SSH_USER)] = "nvidia"
+    # The Spark's address on the ConnectX cluster link, as the other Sparks reach it: what
+    # launch-cluster.sh's -n list and the head-to-worker weights copy use. None: the same as
+    # ``host``. Spark Control itself never connects to it (it may be unreachable from here).
+    cluster_address: Annotated[str, msgspec.Meta(pattern=HOST)] | None = None
+
+    @property
+    def peer_address(self) -> str:
+        """Where the other Sparks reach this one: the cluster address, else ``host``."""
+        return self.cluster_address or self.host
 
 
 class SshSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -246,6 +255,20 @@ def _check_unique_sparks(config: Config) -> None:
                 f"config: $.sparks[{index}].name: duplicate Spark name {spark.name!r}"
             )
         seen.add(spark.name)
+    # Two Sparks cannot share a cluster-link address: the -n list would name one node twice
+    # and the weights copy would go to the wrong one. Only explicit cluster addresses are
+    # compared (hosts alone may repeat, with distinct SSH ports, as before).
+    for index, spark in enumerate(config.sparks):
+        for earlier in config.sparks[:index]:
+            if spark.cluster_address is None and earlier.cluster_address is None:
+                continue
+            if spark.peer_address.lower() == earlier.peer_address.lower():
+                field = "cluster_address" if spark.cluster_address else "host"
+                raise ConfigError(
+                    f"config: $.sparks[{index}].{field}: {spark.peer_address!r} is already "
+                    f"the cluster-link address of Spark {earlier.name!r}; each Spark needs "
+                    "its own"
+                )
 
 
 def _check_server(server: ServerSettings) -> None:
