@@ -53,6 +53,8 @@ from app.config_rules import ConfigError as ConfigError
 from app.config_soft import apply_soft_settings, type_name
 from app.config_soft import parse_service_list as parse_service_list
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
 
 class Spark(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: Annotated[str, msgspec.Meta(pattern=SPARK_NAME)]
@@ -63,6 +65,14 @@ class Spark(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # launch-cluster.sh's -n list and the head-to-worker weights copy use. None: the same as
     # ``host``. Spark Control itself never connects to it (it may be unreachable from here).
     cluster_address: Annotated[str, msgspec.Meta(pattern=HOST)] | None = None
+
+    def __post_init__(self) -> None:
+        # The patterns end in $, which Python's re also matches before a final newline (the
+        # same strings serve the StartOS form's JavaScript, where it does not): refuse it here.
+        for field in ("name", "host", "ssh_user", "cluster_address"):
+            value = getattr(self, field)
+            if value is not None and _CONTROL_CHARS.search(value):
+                raise ValueError(f"{field} must not contain control characters")
 
     @property
     def peer_address(self) -> str:

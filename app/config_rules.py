@@ -16,10 +16,9 @@ SERVICE_KEY = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
 # A Docker image reference: repository[:tag][@digest], no shell metacharacters.
 IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")
-# A hostname or an IPv4/IPv6 literal; nothing a shell or ssh would interpret. These end in \Z,
-# not $: msgspec searches with Python's re, whose $ also matches before a final newline.
-HOST = r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?\Z"
-SSH_USER = r"^[a-z_][a-z0-9_.-]{0,31}\Z"
+# A hostname or an IPv4/IPv6 literal; nothing a shell or ssh would interpret.
+HOST = r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$"
+SSH_USER = r"^[a-z_][a-z0-9_.-]{0,31}$"
 # A remote directory: absolute or ~/relative, no control characters (NUL and newlines included).
 REMOTE_DIR = re.compile(r"^(~|~/[^\x00-\x1f\x7f]*|/[^\x00-\x1f\x7f]*)$")
 # The Hugging Face hub's base URL: http(s), a host, an optional port and path; nothing else.
