@@ -53,12 +53,31 @@ from app.config_rules import ConfigError as ConfigError
 from app.config_soft import apply_soft_settings, type_name
 from app.config_soft import parse_service_list as parse_service_list
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
 
 class Spark(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: Annotated[str, msgspec.Meta(pattern=SPARK_NAME)]
     host: Annotated[str, msgspec.Meta(pattern=HOST)]
     ssh_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 22
     ssh_user: Annotated[str, msgspec.Meta(pattern=SSH_USER)] = "nvidia"
+    # The Spark's address on the ConnectX cluster link, as the other Sparks reach it: what
+    # launch-cluster.sh's -n list and the head-to-worker weights copy use. None: the same as
+    # ``host``. Spark Control itself never connects to it (it may be unreachable from here).
+    cluster_address: Annotated[str, msgspec.Meta(pattern=HOST)] | None = None
+
+    def __post_init__(self) -> None:
+        # The patterns end in $, which Python's re also matches before a final newline (the
+        # same strings serve the StartOS form's JavaScript, where it does not): refuse it here.
+        for field in ("name", "host", "ssh_user", "cluster_address"):
+            value = getattr(self, field)
+            if value is not None and _CONTROL_CHARS.search(value):
+                raise ValueError(f"{field} must not contain control characters")
+
+    @property
+    def peer_address(self) -> str:
+        """Where the other Sparks reach this one: the cluster address, else ``host``."""
+        return self.cluster_address or self.host
 
 
 class SshSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -246,6 +265,20 @@ def _check_unique_sparks(config: Config) -> None:
                 f"config: $.sparks[{index}].name: duplicate Spark name {spark.name!r}"
             )
         seen.add(spark.name)
+    # Two Sparks cannot share a cluster-link address: the -n list would name one node twice
+    # and the weights copy would go to the wrong one. Only explicit cluster addresses are
+    # compared (hosts alone may repeat, with distinct SSH ports, as before).
+    for index, spark in enumerate(config.sparks):
+        for earlier in config.sparks[:index]:
+            if spark.cluster_address is None and earlier.cluster_address is None:
+                continue
+            if spark.peer_address.lower() == earlier.peer_address.lower():
+                field = "cluster_address" if spark.cluster_address else "host"
+                raise ConfigError(
+                    f"config: $.sparks[{index}].{field}: {spark.peer_address!r} is already "
+                    f"the cluster-link address of Spark {earlier.name!r}; each Spark needs "
+                    "its own"
+                )
 
 
 def _check_server(server: ServerSettings) -> None:

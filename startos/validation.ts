@@ -88,6 +88,7 @@ function checkSpark(raw: unknown, index: number, problems: string[]): SparkEntry
   const label = name ? `${position} ("${name}")` : position
   const host = optionalText(raw.host, `${label} host`, problems)
   const user = optionalText(raw.ssh_user, `${label} SSH user`, problems)
+  const clusterAddress = optionalText(raw.cluster_address, `${label} cluster-link address`, problems)
   let ok = true
   if (name === null) {
     problems.push(`${position} needs a name.`)
@@ -120,8 +121,33 @@ function checkSpark(raw: unknown, index: number, problems: string[]): SparkEntry
     )
     ok = false
   }
+  if (clusterAddress !== null && !matches(patterns.host, clusterAddress)) {
+    problems.push(
+      `${label} cluster-link address ${shown(clusterAddress)} is not a hostname or an IP address (or empty to use the host).`,
+    )
+    ok = false
+  }
   if (!ok || name === null || host === null || user === null) return null
-  return { name, host, ssh_port: raw.ssh_port as number, ssh_user: user }
+  const entry: SparkEntry = { name, host, ssh_port: raw.ssh_port as number, ssh_user: user }
+  // Written only when set: absent means "the same as host" to the app.
+  if (clusterAddress !== null) entry.cluster_address = clusterAddress
+  return entry
+}
+
+/** Where the other Sparks reach `spark`: its cluster-link address, else its host. */
+const peerAddress = (spark: SparkEntry) => (spark.cluster_address ?? spark.host).toLowerCase()
+
+/**
+ * app/config.py's rule: no two Sparks share a cluster-link address (launch-cluster.sh would name
+ * one node twice). Only pairs where one has an explicit cluster-link address are compared:
+ * hosts alone may repeat, with distinct SSH ports.
+ */
+function clashingPeer(spark: SparkEntry, earlier: SparkEntry[]): SparkEntry | undefined {
+  return earlier.find(
+    (other) =>
+      (spark.cluster_address !== undefined || other.cluster_address !== undefined) &&
+      peerAddress(other) === peerAddress(spark),
+  )
 }
 
 function checkWebhookUrl(value: unknown, problems: string[]): string {
@@ -181,6 +207,13 @@ export function validateSparkSettings(input: unknown): SparkSettings {
         return
       }
       seen.add(spark.name)
+      const clash = clashingPeer(spark, sparks)
+      if (clash !== undefined) {
+        problems.push(
+          `Spark ${index + 1} ("${spark.name}"): ${spark.cluster_address === undefined ? 'its host' : 'the cluster-link address'} ${shown(spark.cluster_address ?? spark.host)} is already the cluster-link address of Spark "${clash.name}"; each Spark needs its own.`,
+        )
+        return
+      }
       sparks.push(spark)
     })
   }

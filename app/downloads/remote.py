@@ -155,7 +155,7 @@ async def copy_to(
     argv = cmd.rsync_push(
         source=hf_cache_dir(plan.repo),
         user=worker.ssh_user,
-        host=worker.host,
+        host=worker.peer_address,  # the head reaches it over the cluster link
         port=worker.ssh_port,
         dest=repo_dir(config, plan.repo),
     )

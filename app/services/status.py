@@ -51,6 +51,9 @@ class SparkStatus(msgspec.Struct, frozen=True):
     gpu: GpuSample | None
     detail: str
     checked_at: str | None
+    # Where the other Sparks reach this one (launch-cluster.sh's -n, the weights copy); None
+    # when the config gives no cluster_address and ``host`` is used for that too.
+    cluster_address: str | None = None
 
 
 def _initial_service(service: Service) -> ServiceStatus:
@@ -96,6 +99,7 @@ class StatusCache:
                 gpu=None,
                 detail=NOT_CHECKED,
                 checked_at=None,
+                cluster_address=spark.cluster_address,
             )
             for index, spark in enumerate(config.sparks)
         }

@@ -25,7 +25,8 @@ class SwapPlan:
         self.model = model
         self.head = config.sparks[0].name
         self.nodes = [spark.name for spark in config.sparks]
-        self.hosts = [spark.host for spark in config.sparks]
+        # launch-cluster.sh runs on the head and reaches the others over the cluster link.
+        self.hosts = [spark.peer_address for spark in config.sparks]
         vllm = config.vllm
         self.container = vllm.container
         self.launch_dir = cmd.remote_path(vllm.launch_dir)

@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="command that replaces `vllm` in a launched `vllm serve …` (e.g. a real vLLM's "
         "console script; default: the fake vLLM)",
     )
+    parser.add_argument(
+        "--cluster-link",
+        action="store_true",
+        help="give each node a cluster-link address 127.0.1.x (the config's cluster_address): "
+        "launch-cluster.sh -n then accepts only those",
+    )
     args = parser.parse_args(argv)
     if args.load_time < 0:
         parser.error("--load-time must be >= 0")
@@ -96,6 +102,7 @@ async def run(args: argparse.Namespace) -> int:
         ssh=args.ssh,
         hub_model_size=args.hub_model_mb * 1024 * 1024,
         vllm_cmd=args.vllm_cmd,
+        cluster_link=args.cluster_link,
     )
     try:
         try:

@@ -41,7 +41,7 @@ from scripts.sparksim.layout import (
     NodePaths,
     SimPaths,
     cluster_nodes,
-    node_by_host,
+    node_by_peer_address,
     read_vllm_cmd,
     sim_from_env,
 )
@@ -114,16 +114,20 @@ class Options:
 
 
 def _nodes(paths: SimPaths, here: NodePaths, hosts: list[str]) -> list[tuple[NodePaths, str]]:
-    """``(node, host)`` for the cluster, head first. Unknown hosts fail like ssh would."""
+    """``(node, host)`` for the cluster, head first. Unknown hosts fail like ssh would; so
+    does a node's SSH host when the node has a cluster-link address (the link's peers cannot
+    reach it there, e.g. the StartOS server's LAN address in place of 192.168.100.x)."""
     if not hosts:
         entries = cluster_nodes(paths)
         entries.sort(key=lambda e: e["name"] != here.name)  # this node first, order kept
         return [(paths.node(e["name"]), e["host"]) for e in entries]
     result = []
     for host in hosts:
-        entry = node_by_host(paths, host)
+        entry, reachable = node_by_peer_address(paths, host)
         if entry is None:
             raise LaunchError(f"ssh: Could not resolve hostname {host}: Name or service not known")
+        if not reachable:
+            raise LaunchError(f"ssh: connect to host {host} port 22: No route to host")
         result.append((paths.node(entry["name"]), entry["host"]))
     return result
 

@@ -4,7 +4,8 @@ Everything a fake needs to know lives under the simulator root, so the fakes are
 programs: each invocation reads the files, acts, writes them back. The layout::
 
     <root>/sim.json                  settings the fake vLLM reads at start: load_time, token_rate
-    <root>/cluster.json              registry, head first: [{name, host, ssh_port, home}]
+    <root>/cluster.json              registry, head first: [{name, host, ssh_port, home,
+                                     cluster_address}]
     <root>/client/id_ed25519(.pub)   the controller's key pair (``ssh.key_file``)
     <root>/known_hosts               ``ssh.known_hosts`` (absent until the controller pins keys)
     <root>/models/demo-finetune/     a local model directory (``models.local_roots``)
@@ -213,6 +214,24 @@ def node_by_host(paths: SimPaths, host: str) -> dict[str, Any] | None:
         if host in (entry["host"], entry["name"]):
             return entry
     return None
+
+
+def node_by_peer_address(paths: SimPaths, address: str) -> tuple[dict[str, Any] | None, bool]:
+    """The registry entry another Spark reaches at ``address`` and whether it can.
+
+    A node with a cluster-link address is reached there only (its SSH host is not on the
+    link: ``(entry, False)``); a node without one, at its host or name. ``(None, False)`` for
+    an address no node has."""
+    for entry in cluster_nodes(paths):
+        link = entry.get("cluster_address")
+        if link:
+            if address == link:
+                return entry, True
+            if address in (entry["host"], entry["name"]):
+                return entry, False
+        elif address in (entry["host"], entry["name"]):
+            return entry, True
+    return None, False
 
 
 DEFAULT_SETTINGS: dict[str, float] = {"load_time": 3.0, "token_rate": 50.0}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from scripts.sparksim import hfcache
 from scripts.sparksim.layout import NodePaths, SimPaths, write_json
@@ -54,17 +55,23 @@ def provision_node(node: NodePaths, python: str, repos: Iterable[str]) -> None:
         hfcache.populate_repo(node.hf_hub, repo)
 
 
-def write_peer_ssh(node: NodePaths, client_key: Path) -> None:
+def write_peer_ssh(
+    node: NodePaths, client_key: Path, cluster_link: dict[str, str] | None = None
+) -> None:
     """The node's ``ssh`` for reaching the other Sparks (what rsync runs for ``host:path``).
 
     Real Sparks trust each other over SSH (``launch-cluster.sh`` relies on it). OpenSSH's
     client reads its files from the account's home in the password database, not ``$HOME``,
     so the simulated node gets an ``ssh`` wrapper on its PATH with a config of its own: the
     cluster's key (the simulated sshd accepts the controller's key), first-use host keys kept
-    per node, never a prompt."""
+    per node, never a prompt. ``cluster_link`` maps each node's cluster-link address to its
+    SSH host: the peers reach one another there, as over the real ConnectX link."""
     config = node.dir / "ssh_config"
+    aliases = "".join(
+        f"Host {address}\n  HostName {host}\n" for address, host in (cluster_link or {}).items()
+    )
     config.write_text(
-        "Host *\n"
+        aliases + "Host *\n"
         f"  IdentityFile {client_key}\n"
         "  IdentitiesOnly yes\n"
         f"  UserKnownHostsFile {node.dir / 'known_hosts'}\n"
@@ -79,10 +86,13 @@ def write_peer_ssh(node: NodePaths, client_key: Path) -> None:
     )
 
 
-def write_cluster(paths: SimPaths, nodes: list[dict]) -> None:
+def write_cluster(paths: SimPaths, nodes: Iterable[Any]) -> None:
     """The registry the launch script uses to act on workers: ``[{name, host, ssh_port,
-    home}]``, head first."""
-    write_json(paths.cluster, {"nodes": nodes})
+    home, cluster_address}]``, head first (``cluster_address`` None without a cluster link),
+    from the simulator's nodes (``SimNode``: those attributes)."""
+    fields = ("name", "host", "ssh_port", "cluster_address")
+    entries = [{f: getattr(n, f) for f in fields} | {"home": str(n.home)} for n in nodes]
+    write_json(paths.cluster, {"nodes": entries})
 
 
 def write_settings(

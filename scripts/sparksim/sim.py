@@ -15,6 +15,9 @@ Contract of :class:`SparkSim`:
 * Ground truth for tests, read from the nodes' state (never through the controller):
   ``running_model()``, ``container_running()``, ``vllm_healthy_at()``.
 * ``inject()`` / ``clear_faults()`` manage the faults documented in ``faults``.
+* ``cluster_link=True`` gives node ``i`` a cluster-link address ``127.0.1.<first_host + i>``
+  (the config's ``cluster_address``): only those pass launch-cluster.sh's ``-n``, and the
+  nodes' own ``ssh`` reaches a node there (mapped to its SSH host; see ``provision``).
 * ``ssh="openssh"`` serves the nodes with OpenSSH's sshd instead of asyncssh, each node in a
   network namespace of its own when root (see ``openssh``; ``SparkSim.openssh`` is then that
   hosting, else None).
@@ -66,6 +69,7 @@ class SimNode:
     paths: NodePaths
     ssh_port: int = 0
     user: str = SSH_USER
+    cluster_address: str | None = None
     commands: list[str] = field(default_factory=list)
 
     @property
@@ -95,6 +99,7 @@ class SparkSim:
         ssh: str = "asyncssh",
         hub_model_size: int = hfhub.DEFAULT_SIZE,
         vllm_cmd: str = "",
+        cluster_link: bool = False,
     ) -> None:
         if not 1 <= nodes <= 200 or not 1 <= first_host <= 254 - nodes:
             raise ValueError("nodes must be 1-200 and fit in 127.0.0.1-254")
@@ -108,6 +113,8 @@ class SparkSim:
             SimNode(f"spark{i + 1}", f"127.0.0.{first_host + i}", self.paths.node(f"spark{i + 1}"))
             for i in range(nodes)
         ]
+        for i, node in enumerate(self.nodes if cluster_link else []):
+            node.cluster_address = f"127.0.1.{first_host + i}"
         self.vllm_port = vllm_port or 0
         self._servers: list[NodeSSHServer] = []
         if ssh not in openssh.BACKENDS:
@@ -146,7 +153,8 @@ class SparkSim:
         server_type = self.openssh.server if self.openssh else NodeSSHServer
         for node in self.nodes:
             provision.provision_node(node.paths, python, repos)
-            provision.write_peer_ssh(node.paths, self.paths.client_key)
+            links = {n.cluster_address: n.host for n in self.nodes if n.cluster_address}
+            provision.write_peer_ssh(node.paths, self.paths.client_key, links)
             self._servers.append(
                 server_type(
                     node=node.paths,
@@ -161,13 +169,7 @@ class SparkSim:
         ports = await asyncio.gather(*(server.start() for server in self._servers))
         for node, port in zip(self.nodes, ports, strict=True):
             node.ssh_port = port
-        provision.write_cluster(
-            self.paths,
-            [
-                {"name": n.name, "host": n.host, "ssh_port": n.ssh_port, "home": str(n.home)}
-                for n in self.nodes
-            ],
-        )
+        provision.write_cluster(self.paths, self.nodes)
         if not self.vllm_port:
             self.vllm_port = (self.openssh.free_port if self.openssh else _free_port)(
                 self.head.host
@@ -297,6 +299,7 @@ class SparkSim:
             load_time=self._load_time,
             hub_url=self.hub_url,
             catalog=self.catalog,
+            cluster_addresses=[n.cluster_address for n in self.nodes],
         )
 
     def write_config(self, path: Path, **section_overrides: Any) -> Path:

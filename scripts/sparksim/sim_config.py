@@ -26,13 +26,22 @@ def build_config(
     load_time: float,
     hub_url: str,
     catalog: Path | None,
+    cluster_addresses: list[str | None] | None = None,
 ) -> dict[str, Any]:
     """The config for ``nodes`` given as ``(name, host, ssh_port, ssh_user)``; the load
-    timeout is ten times ``load_time`` (at least 60 s)."""
+    timeout is ten times ``load_time`` (at least 60 s). ``cluster_addresses`` (one per node,
+    None for none) become the Sparks' ``cluster_address``."""
+    links = cluster_addresses or [None] * len(nodes)
     return {
         "sparks": [
-            {"name": name, "host": host, "ssh_port": port, "ssh_user": user}
-            for name, host, port, user in nodes
+            {
+                "name": name,
+                "host": host,
+                "ssh_port": port,
+                "ssh_user": user,
+                **({"cluster_address": link} if link else {}),
+            }
+            for (name, host, port, user), link in zip(nodes, links, strict=True)
         ],
         "ssh": {
             "key_file": str(paths.client_key),

@@ -74,6 +74,15 @@ const sparkSpec = InputSpec.of({
     default: 'nvidia',
     patterns: [sshUserPattern],
   }),
+  cluster_address: Value.text({
+    name: 'Cluster-link address',
+    description:
+      "The Spark's address on the ConnectX cluster link, as the other Sparks reach it; leave empty to use the SSH address. launch-cluster.sh names the Sparks by it and the head copies downloaded weights to the workers over it.",
+    required: false,
+    default: null,
+    placeholder: '192.168.100.10',
+    patterns: [{ regex: patterns.host, description: 'A hostname or an IP address' }],
+  }),
 })
 
 const sshUserField = (service: (typeof SSH_SERVICES)[number]) =>
@@ -212,7 +221,10 @@ export const inputSpec = InputSpec.of({
 export function formValues(config: Config): T.DeepPartial<typeof inputSpec._TYPE> {
   const users = config.services.ssh_users
   return {
-    sparks: config.sparks,
+    sparks: config.sparks.map((spark) => ({
+      ...spark,
+      cluster_address: spark.cluster_address ?? null,
+    })),
     services: {
       disabled: config.services.disabled.filter((key): key is (typeof BUILTIN_SERVICES)[number] =>
         (BUILTIN_SERVICES as readonly string[]).includes(key),

@@ -75,6 +75,8 @@ const spark = z.object({
   host: z.string(),
   ssh_port: z.number().int().catch(DEFAULT_SSH_PORT),
   ssh_user: z.string().catch(DEFAULT_SSH_USER),
+  // The Spark's address on the ConnectX cluster link; absent means the same as host.
+  cluster_address: z.string().optional().catch(undefined),
 })
 
 export const configShape = z.object({

@@ -85,7 +85,19 @@ test('Configure Sparks asks for every Spark setting', async () => {
   assert.equal(spec.sparks.type, 'list')
   const spark = spec.sparks.spec
   assert.equal(spark.uniqueBy, 'name')
-  assert.deepEqual(Object.keys(spark.spec), ['name', 'host', 'ssh_port', 'ssh_user'])
+  assert.deepEqual(Object.keys(spark.spec), [
+    'name',
+    'host',
+    'ssh_port',
+    'ssh_user',
+    'cluster_address',
+  ])
+  const link = spark.spec.cluster_address
+  assert.deepEqual([link.required, link.default], [false, null], 'empty means the SSH address')
+  assert.equal(link.name, 'Cluster-link address')
+  assert.match(link.description, /ConnectX cluster link/)
+  assert.match(link.description, /leave empty to use the SSH address/)
+  assert.equal(link.patterns[0].regex, internals.patterns.host)
   assert.deepEqual(
     [spark.spec.ssh_port.min, spark.spec.ssh_port.max, spark.spec.ssh_port.integer],
     [1, 65535, true],
@@ -132,47 +144,121 @@ test('Configure Sparks asks for every Spark setting', async () => {
 const refusals = [
   [
     'a host with a space',
-    { sparks: [{ name: 'spark1', host: 'bad host', ssh_port: 22, ssh_user: 'nvidia' }] },
+    { sparks: [{ name: 'spark1', host: 'bad host', ssh_port: 22, ssh_user: 'nvidia', cluster_address: null }] },
     /host "bad host" is not a hostname/,
   ],
   [
     'a host with shell characters',
-    { sparks: [{ name: 'spark1', host: 'a;reboot', ssh_port: 22, ssh_user: 'nvidia' }] },
+    { sparks: [{ name: 'spark1', host: 'a;reboot', ssh_port: 22, ssh_user: 'nvidia', cluster_address: null }] },
     /host "a;reboot"/,
   ],
   [
     'SSH port 70000',
-    { sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 70000, ssh_user: 'nvidia' }] },
+    { sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 70000, ssh_user: 'nvidia', cluster_address: null }] },
     /SSH port 70000 must be a whole number from 1 to 65535/,
   ],
   [
     'SSH port 1.5',
-    { sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 1.5, ssh_user: 'nvidia' }] },
+    { sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 1.5, ssh_user: 'nvidia', cluster_address: null }] },
     /SSH port 1\.5 must be a whole number/,
   ],
   [
     'SSH port 0',
-    { sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 0, ssh_user: 'nvidia' }] },
+    { sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 0, ssh_user: 'nvidia', cluster_address: null }] },
     /SSH port 0/,
   ],
   [
     'an upper-case Spark name',
-    { sparks: [{ name: 'Spark1', host: '10.0.0.2', ssh_port: 22, ssh_user: 'nvidia' }] },
+    { sparks: [{ name: 'Spark1', host: '10.0.0.2', ssh_port: 22, ssh_user: 'nvidia', cluster_address: null }] },
     /name "Spark1" must be 1-32 lowercase/,
   ],
   [
     'a duplicate Spark name',
     {
       sparks: [
-        { name: 'a', host: 'h1', ssh_port: 22, ssh_user: 'nvidia' },
-        { name: 'a', host: 'h2', ssh_port: 22, ssh_user: 'nvidia' },
+        { name: 'a', host: 'h1', ssh_port: 22, ssh_user: 'nvidia', cluster_address: null },
+        { name: 'a', host: 'h2', ssh_port: 22, ssh_user: 'nvidia', cluster_address: null },
       ],
     },
     /"a" is used twice/,
   ],
   [
+    'a cluster-link address with a space',
+    {
+      sparks: [
+        { name: 'spark1', host: '10.0.0.2', ssh_port: 22, ssh_user: 'nvidia', cluster_address: 'a b' },
+      ],
+    },
+    /Spark 1 \("spark1"\) cluster-link address "a b" is not a hostname or an IP address/,
+  ],
+  [
+    'a cluster-link address with shell characters',
+    {
+      sparks: [
+        {
+          name: 'spark1',
+          host: '10.0.0.2',
+          ssh_port: 22,
+          ssh_user: 'nvidia',
+          cluster_address: '$(reboot)',
+        },
+      ],
+    },
+    /cluster-link address "\$\(reboot\)"/,
+  ],
+  [
+    'a cluster-link address with a newline',
+    {
+      sparks: [
+        {
+          name: 'spark1',
+          host: '10.0.0.2',
+          ssh_port: 22,
+          ssh_user: 'nvidia',
+          cluster_address: '10.0.0.3\nx',
+        },
+      ],
+    },
+    /cluster-link address "10\.0\.0\.3\nx" is not a hostname/,
+  ],
+  [
+    'a cluster-link address listing two addresses',
+    {
+      sparks: [
+        {
+          name: 'spark1',
+          host: '10.0.0.2',
+          ssh_port: 22,
+          ssh_user: 'nvidia',
+          cluster_address: '10.0.0.3,10.0.0.4',
+        },
+      ],
+    },
+    /cluster-link address "10\.0\.0\.3,10\.0\.0\.4"/,
+  ],
+  [
+    'two Sparks with the same cluster-link address',
+    {
+      sparks: [
+        { name: 'a', host: 'h1', ssh_port: 22, ssh_user: 'nvidia', cluster_address: '192.168.100.10' },
+        { name: 'b', host: 'h2', ssh_port: 22, ssh_user: 'nvidia', cluster_address: '192.168.100.10' },
+      ],
+    },
+    /Spark 2 \("b"\): the cluster-link address "192\.168\.100\.10" is already the cluster-link address of Spark "a"; each Spark needs its own\./,
+  ],
+  [
+    "a cluster-link address that is another Spark's host",
+    {
+      sparks: [
+        { name: 'a', host: 'h1', ssh_port: 22, ssh_user: 'nvidia', cluster_address: null },
+        { name: 'b', host: 'h2', ssh_port: 22, ssh_user: 'nvidia', cluster_address: 'H1' },
+      ],
+    },
+    /Spark 2 \("b"\): the cluster-link address "H1" is already the cluster-link address of Spark "a"/,
+  ],
+  [
     'a bad SSH user',
-    { sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 22, ssh_user: 'root;id' }] },
+    { sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 22, ssh_user: 'root;id', cluster_address: null }] },
     /SSH user "root;id" is not a valid user name/,
   ],
   [
@@ -259,7 +345,7 @@ test('a refused form writes nothing', async () => {
 
 test('every problem in a form is reported at once', () => {
   const form = validForm({
-    sparks: [{ name: 'spark1', host: 'bad host', ssh_port: 70000, ssh_user: 'nvidia' }],
+    sparks: [{ name: 'spark1', host: 'bad host', ssh_port: 70000, ssh_user: 'nvidia', cluster_address: null }],
     vllm: { port: 1.5, container: 'a;b', image: null, launch_dir: null, hf_token: null },
     webhook: { url: 'ftp://x', secret: null },
   })
@@ -284,9 +370,35 @@ test('a form missing its Sparks or a section is refused, not saved as defaults',
   assert.throws(() => internals.validateSparkSettings(noSparks), /The form has no list of Sparks/)
 })
 
+test('a cluster-link address is written when given and left out when blank', async () => {
+  const file = tempConfig()
+  const form = validForm()
+  form.sparks[1].cluster_address = '  192.168.100.11 '
+  form.sparks.push({ name: 'spark3', host: 'spark3.lan', ssh_port: 22, ssh_user: 'nvidia', cluster_address: '' })
+  await internals.saveSparkSettings(fakeEffects(), form, file)
+  const saved = YAML.parse(readFileSync(file.path, 'utf-8'))
+  assert.deepEqual(
+    saved.sparks.map((s) => [s.name, s.cluster_address]),
+    [
+      ['spark1', '192.168.100.10'],
+      ['spark2', '192.168.100.11'],
+      ['spark3', undefined],
+    ],
+  )
+  assert.ok(!('cluster_address' in saved.sparks[2]), 'a blank address is not written at all')
+  // Hosts alone may repeat (distinct SSH ports); without cluster-link addresses that is no clash.
+  const repeated = validForm({
+    sparks: [
+      { name: 'a', host: 'h1', ssh_port: 22, ssh_user: 'nvidia', cluster_address: null },
+      { name: 'b', host: 'h1', ssh_port: 2222, ssh_user: 'nvidia', cluster_address: null },
+    ],
+  })
+  assert.equal(internals.validateSparkSettings(repeated).sparks.length, 2)
+})
+
 test('blank optional fields take their documented defaults', () => {
   const settings = internals.validateSparkSettings({
-    sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 22, ssh_user: 'nvidia' }],
+    sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 22, ssh_user: 'nvidia', cluster_address: null }],
     services: {
       disabled: [],
       ssh_users: { parakeet: '  ', kokoro: null, embeddings: null, qdrant: null },
@@ -341,7 +453,7 @@ test('the form is prefilled from the saved config', async () => {
 
 test("Forget a Spark's host key refuses a Spark that is not configured", async () => {
   const config = internals.configShape.parse({
-    sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 22, ssh_user: 'nvidia' }],
+    sparks: [{ name: 'spark1', host: '10.0.0.2', ssh_port: 22, ssh_user: 'nvidia', cluster_address: null }],
   })
   await assert.rejects(
     internals.forgetSparkHostKey(config, { spark: 'spark9' }),

@@ -47,8 +47,14 @@ export function fakeEffects(exported = []) {
 export function validForm(patch = {}) {
   return {
     sparks: [
-      { name: 'spark1', host: '192.168.1.50', ssh_port: 22, ssh_user: 'nvidia' },
-      { name: 'spark2', host: 'spark2.lan', ssh_port: 2222, ssh_user: 'ops' },
+      {
+        name: 'spark1',
+        host: '192.168.1.50',
+        ssh_port: 22,
+        ssh_user: 'nvidia',
+        cluster_address: '192.168.100.10',
+      },
+      { name: 'spark2', host: 'spark2.lan', ssh_port: 2222, ssh_user: 'ops', cluster_address: null },
     ],
     services: {
       disabled: ['kokoro'],

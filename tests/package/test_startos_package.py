@@ -53,11 +53,29 @@ def package(*args: str, stdin: str | None = None) -> str:
 
 FORM = {
     "sparks": [
-        {"name": "spark1", "host": "192.168.1.50", "ssh_port": 22, "ssh_user": "nvidia"},
-        {"name": "spark2", "host": "fe80::1", "ssh_port": 2222, "ssh_user": "ops"},
+        {
+            "name": "spark1",
+            "host": "192.168.1.50",
+            "ssh_port": 22,
+            "ssh_user": "nvidia",
+            "cluster_address": "192.168.100.10",
+        },
+        {
+            "name": "spark2",
+            "host": "fe80::1",
+            "ssh_port": 2222,
+            "ssh_user": "ops",
+            "cluster_address": "fd00::11",
+        },
         # Words YAML 1.1 (PyYAML) would otherwise read as booleans and numbers.
-        {"name": "on", "host": "1:20", "ssh_port": 65535, "ssh_user": "y"},
-        {"name": "no", "host": "0777", "ssh_port": 1, "ssh_user": "_svc"},
+        {"name": "on", "host": "1:20", "ssh_port": 65535, "ssh_user": "y", "cluster_address": ""},
+        {
+            "name": "no",
+            "host": "0777",
+            "ssh_port": 1,
+            "ssh_user": "_svc",
+            "cluster_address": "2:30",
+        },
     ],
     "services": {
         "disabled": ["kokoro", "qdrant"],
@@ -87,6 +105,14 @@ def test_config_written_by_configure_sparks_is_read_intact(tmp_path: Path) -> No
     assert [(s.name, s.host, s.ssh_port, s.ssh_user) for s in config.sparks] == [
         (s["name"], s["host"], s["ssh_port"], s["ssh_user"]) for s in FORM["sparks"]
     ]
+    # A blank cluster-link address is left out: the app then uses the host.
+    assert [s.cluster_address for s in config.sparks] == [
+        "192.168.100.10",
+        "fd00::11",
+        None,
+        "2:30",
+    ]
+    assert [s.peer_address for s in config.sparks][2] == "1:20"
     assert config.head is not None and config.head.name == "spark1"
     assert config.vllm.port == 8000
     assert config.vllm.container == "vllm-gemma4"
