@@ -405,3 +405,26 @@ async def test_page_reconnects_and_refetches_after_the_server_restarts(
         # The browser logged the cut streams and refused connections of the restart (net::…
         # errors of its own); the page itself logged nothing.
         assert [e for e in errors if "net::ERR_" not in e] == []
+
+
+async def test_spark_tiles_show_the_cluster_link_address_when_one_is_set(
+    browser: Browser, tmp_path: Path
+) -> None:
+    async with demo_sim(tmp_path) as sim:
+        sparks = sim.config_dict()["sparks"]
+        linked = [{**sparks[0], "cluster_address": "192.168.100.10"}, sparks[1]]
+        config = sim_config(sim, sparks=linked)
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        async with serve_on_port(
+            create_app(Runtime(config, timings=FAST, probes=PROBES)), _free_port()
+        ) as url:
+            await page.goto(url + "/")
+            tiles = page.locator("[data-test=spark]")
+            await expect(tiles.filter(has_text="spark1")).to_contain_text(
+                f"{sparks[0]['host']} · link 192.168.100.10"
+            )
+            other = tiles.filter(has_text="spark2")
+            await expect(other).to_contain_text(sparks[1]["host"])
+            await expect(other).not_to_contain_text("link")
+        await context.close()

@@ -73,7 +73,7 @@ function update(el, spark) {
     h(
       "header",
       { class: "spark-head" },
-      h("div", null, h("h3", { class: "spark-name" }, spark.name), h("div", { class: "muted mono small" }, spark.host)),
+      h("div", null, h("h3", { class: "spark-name" }, spark.name), h("div", { class: "muted mono small", title: spark.cluster_address ? "SSH address · cluster-link address" : "SSH address" }, spark.cluster_address ? `${spark.host} · link ${spark.cluster_address}` : spark.host)),
       h("div", { class: "spark-badges" }, pill(spark.role || "worker", spark.role === "head" ? "accent" : "muted"), reachability(spark)),
     ),
     h(
