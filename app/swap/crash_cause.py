@@ -16,17 +16,19 @@ of its log (``docker logs --tail``) over SSH, both bounded by ``timeout_s``, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import NamedTuple
 
 from app.catalog.store import Catalog
-from app.cluster.ssh import SshError, SshTransport
+from app.cluster.ssh import CommandResult, SshError, SshTransport
 from app.config import Config
 from app.swap import log_signals as signals
 from app.swap.loading import CONTAINER_GONE, VLLM_PROCESS
 from app.swap.plan import SwapPlan
 
 LOG_TAIL = 200
+LOG_SETTLE_S = 1.0
 
 
 class CrashCause(NamedTuple):
@@ -49,14 +51,25 @@ async def inspect_crash(ssh: SshTransport, plan: SwapPlan, *, timeout_s: float) 
         exited = not VLLM_PROCESS.search(top.stdout)
     else:
         exited = bool(CONTAINER_GONE.search(top.stderr + top.stdout))
+    diagnosis = _diagnose(logs)
+    if exited and diagnosis.best is None:
+        # Gone, but its reason not in the log yet: vLLM's last lines can land after its
+        # process left `docker top` (seen with the real one). Read once more.
+        await asyncio.sleep(LOG_SETTLE_S)
+        with contextlib.suppress(SshError):
+            diagnosis = _diagnose(await ssh.run(head, plan.logs(tail=LOG_TAIL), timeout=timeout_s))
+    if exited or diagnosis.decisive:
+        return CrashCause(True, diagnosis.sentence(head, exited=exited, after_ready=True))
+    return CrashCause(False, f"Its health checks fail while vLLM still runs on {head}.")
+
+
+def _diagnose(logs: CommandResult) -> signals.Diagnosis:
     diagnosis = signals.Diagnosis()
     if logs.ok:
         # `docker logs` interleaves the container's stdout and stderr; vLLM writes to both.
         for line in (logs.stdout + logs.stderr).splitlines():
             diagnosis.observe(line)
-    if exited or diagnosis.decisive:
-        return CrashCause(True, diagnosis.sentence(head, exited=exited, after_ready=True))
-    return CrashCause(False, f"Its health checks fail while vLLM still runs on {head}.")
+    return diagnosis
 
 
 class CrashInspector:

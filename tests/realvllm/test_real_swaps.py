@@ -76,6 +76,10 @@ async def test_a_swap_serves_the_openai_client_then_a_crash_marks_it_failed(
 
     await _openai_client_through_the_proxy(real_cluster)
 
+    # Held lock: the watchdog diagnoses the crash but does not relaunch (a second real start
+    # would cost another half minute of CPU), so the model stays failed.
+    lock = await real_cluster.client.post("/api/swap/lock", json={"holder": "crash-test"})
+    assert lock.status_code == 200
     core = next(pid for pid in _engine_processes(real_cluster) if "EngineCore" in _cmdline(pid))
     os.kill(core, signal.SIGKILL)
     await wait_until(real_cluster.sim.engine_exit, "vLLM to exit after its engine died", 60)
@@ -88,8 +92,22 @@ async def test_a_swap_serves_the_openai_client_then_a_crash_marks_it_failed(
     diagnosis = signals.Diagnosis()
     for line in log.split("\n"):
         diagnosis.observe(line)
-    print(f"\ncrash after ready: {diagnosis.sentence('spark1', exited=True, after_ready=True)}")
+    sentence = diagnosis.sentence("spark1", exited=True, after_ready=True)
+    print(f"\ncrash after ready: {sentence}")
     assert diagnosis.decisive  # the engine's death is in the same table as a failed load
+
+    def watchdog_said() -> list[dict[str, object]]:
+        events = real_cluster.runtime.events.recent(1000)
+        return [e.data for e in events if e.kind == "watchdog"]
+
+    await wait_until(
+        lambda: len(watchdog_said()) >= 2, "the watchdog to diagnose the crash and wait", 60
+    )
+    crashed, waiting = watchdog_said()[:2]
+    # the watchdog read the same root cause from the real log over SSH, and knew vLLM was dead
+    assert crashed["action"] == "crashed" and crashed["dead"] is True
+    assert crashed["message"] == f"tiny stopped answering after it was ready. {sentence}"
+    assert waiting["action"] == "waiting" and "crash-test" in str(waiting["message"])
 
 
 async def _openai_client_through_the_proxy(cluster: ClusterHarness) -> None:
