@@ -78,11 +78,7 @@ def parse_service_list(raw: str) -> tuple[str, ...]:
 
 def apply_soft_settings(data: dict[str, Any], env: Mapping[str, str], warnings: list[str]) -> None:
     """Replace soft settings in ``data`` in place with validated values (env wins over file)."""
-    vllm = data.get("vllm")
-    if vllm is None:
-        vllm = data["vllm"] = {}
-    if not isinstance(vllm, dict):
-        raise ConfigError(f"config: $.vllm: expected object, got {type_name(vllm)}")
+    vllm = _section(data, "vllm")
     port = env.get("VLLM_PORT", vllm.get("port"))
     field = "VLLM_PORT" if "VLLM_PORT" in env else "vllm.port"
     vllm["port"] = soft_int(
@@ -124,11 +120,7 @@ def apply_soft_settings(data: dict[str, Any], env: Mapping[str, str], warnings: 
         warnings=warnings,
     )
 
-    limits = data.get("limits")
-    if limits is None:
-        limits = data["limits"] = {}
-    if not isinstance(limits, dict):
-        raise ConfigError(f"config: $.limits: expected object, got {type_name(limits)}")
+    limits = _section(data, "limits")
     limits["max_upload_mb"] = soft_int(
         limits.get("max_upload_mb"),
         default=DEFAULT_MAX_UPLOAD_MB,
@@ -138,11 +130,7 @@ def apply_soft_settings(data: dict[str, Any], env: Mapping[str, str], warnings: 
         warnings=warnings,
     )
 
-    services = data.get("services")
-    if services is None:
-        services = data["services"] = {}
-    if not isinstance(services, dict):
-        raise ConfigError(f"config: $.services: expected object, got {type_name(services)}")
+    services = _section(data, "services")
     if "DISABLED_SERVICES" in env:
         services["disabled"] = list(parse_service_list(env["DISABLED_SERVICES"]))
     elif isinstance(services.get("disabled"), str):
@@ -166,12 +154,17 @@ def apply_soft_settings(data: dict[str, Any], env: Mapping[str, str], warnings: 
         vllm["hf_token"] = env["HF_TOKEN"]
 
     if env.get("MODELS_OVERRIDES"):
-        models = data.get("models")
-        if models is None:
-            models = data["models"] = {}
-        if not isinstance(models, dict):
-            raise ConfigError(f"config: $.models: expected object, got {type_name(models)}")
-        models["overrides_file"] = env["MODELS_OVERRIDES"]
+        _section(data, "models")["overrides_file"] = env["MODELS_OVERRIDES"]
+
+
+def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """The top-level object ``name`` of ``data`` (created empty when absent)."""
+    section = data.get(name)
+    if section is None:
+        section = data[name] = {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"config: $.{name}: expected object, got {type_name(section)}")
+    return section
 
 
 def type_name(value: Any) -> str:

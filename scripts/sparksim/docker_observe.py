@@ -20,6 +20,19 @@ from scripts.sparksim.layout import NodePaths
 _FOLLOW_POLL_S = 0.05
 
 
+def running_record(node: NodePaths, name: str) -> dict | None:
+    """Container ``name``'s record when it runs; else docker's error on stderr and None (the
+    command then exits 1, as ``docker top`` / ``docker exec`` do)."""
+    record = containers.load(node, name)
+    if record is None:
+        _err(f"Error response from daemon: No such container: {name}")
+        return None
+    if not containers.is_running(record):
+        _err(f"Error response from daemon: container {record['id']} is not running")
+        return None
+    return record
+
+
 def _err(message: str) -> None:
     sys.stderr.write(message.rstrip("\n") + "\n")
 
@@ -77,12 +90,8 @@ def cmd_top(node: NodePaths, args: list[str]) -> int:
     if not args:
         raise UsageError('"docker top" requires at least 1 argument.')
     name = args[0]
-    record = containers.load(node, name)
+    record = running_record(node, name)
     if record is None:
-        _err(f"Error response from daemon: No such container: {name}")
-        return 1
-    if not containers.is_running(record):
-        _err(f"Error response from daemon: container {record['id']} is not running")
         return 1
     started = time.strftime("%H:%M", time.localtime(record["created"]))
     rows = [("1", "0", "sleep infinity")]

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from scripts.sparksim import containers
 from scripts.sparksim.cliparse import UsageError, format_rows, parse
 from scripts.sparksim.docker_inspect import cmd_image_inspect, cmd_images, cmd_inspect
-from scripts.sparksim.docker_observe import cmd_logs, cmd_top
+from scripts.sparksim.docker_observe import cmd_logs, cmd_top, running_record
 from scripts.sparksim.docker_run import cmd_run
 from scripts.sparksim.layout import NodePaths, sim_from_env
 
@@ -208,12 +208,8 @@ def cmd_exec(node: NodePaths, args: list[str]) -> int:
     if len(rest) < 2:
         raise UsageError('"docker exec" requires at least 2 arguments.')
     name, command = rest[0], rest[1:]
-    record = containers.load(node, name)
+    record = running_record(node, name)
     if record is None:
-        _err(f"Error response from daemon: No such container: {name}")
-        return 1
-    if not containers.is_running(record):
-        _err(f"Error response from daemon: container {record['id']} is not running")
         return 1
     env = {**os.environ, **record["env"]}
     env.update(item.partition("=")[::2] for item in opts.get("env", []))
