@@ -27,8 +27,14 @@ from app.swap import log_signals as signals
 from app.swap.loading import CONTAINER_GONE, VLLM_PROCESS
 from app.swap.plan import SwapPlan
 
-LOG_TAIL = 200
-LOG_SETTLE_S = 1.0
+# Lines read from the end of the log. After a crash the reason is followed by the probes'
+# access-log lines and the shutdown's noise (real vLLM 0.32 prints ~40 lines of nanobind leak
+# reports as it exits), so the tail must reach well past them.
+LOG_TAIL = 2000
+# A vLLM that is gone without its reason in the log gets this many more reads of it, this far
+# apart, for its last lines to land (5 s in all).
+LOG_SETTLE_READS = 10
+LOG_SETTLE_STEP_S = 0.5
 
 
 class CrashCause(NamedTuple):
@@ -36,7 +42,14 @@ class CrashCause(NamedTuple):
     sentence: str
 
 
-async def inspect_crash(ssh: SshTransport, plan: SwapPlan, *, timeout_s: float) -> CrashCause:
+async def inspect_crash(
+    ssh: SshTransport,
+    plan: SwapPlan,
+    *,
+    timeout_s: float,
+    settle_reads: int = LOG_SETTLE_READS,
+    settle_step_s: float = LOG_SETTLE_STEP_S,
+) -> CrashCause:
     head = plan.head
     try:
         top, logs = await asyncio.gather(
@@ -51,24 +64,29 @@ async def inspect_crash(ssh: SshTransport, plan: SwapPlan, *, timeout_s: float) 
         exited = not VLLM_PROCESS.search(top.stdout)
     else:
         exited = bool(CONTAINER_GONE.search(top.stderr + top.stdout))
-    diagnosis = _diagnose(logs)
-    if exited and diagnosis.best is None:
+    diagnosis = _diagnose(logs) or signals.Diagnosis()
+    rereads = 0
+    while exited and diagnosis.best is None and rereads < settle_reads:
         # Gone, but its reason not in the log yet: vLLM's last lines can land after its
-        # process left `docker top` (seen with the real one). Read once more.
-        await asyncio.sleep(LOG_SETTLE_S)
+        # process left `docker top` (seen with the real one). Read again, a few times.
+        await asyncio.sleep(settle_step_s)
+        rereads += 1
         with contextlib.suppress(SshError):
-            diagnosis = _diagnose(await ssh.run(head, plan.logs(tail=LOG_TAIL), timeout=timeout_s))
+            again = _diagnose(await ssh.run(head, plan.logs(tail=LOG_TAIL), timeout=timeout_s))
+            diagnosis = again or diagnosis  # a failed read keeps what the last one found
     if exited or diagnosis.decisive:
         return CrashCause(True, diagnosis.sentence(head, exited=exited, after_ready=True))
     return CrashCause(False, f"Its health checks fail while vLLM still runs on {head}.")
 
 
-def _diagnose(logs: CommandResult) -> signals.Diagnosis:
+def _diagnose(logs: CommandResult) -> signals.Diagnosis | None:
+    """What the log says, or None when it could not be read."""
+    if not logs.ok:
+        return None
     diagnosis = signals.Diagnosis()
-    if logs.ok:
-        # `docker logs` interleaves the container's stdout and stderr; vLLM writes to both.
-        for line in (logs.stdout + logs.stderr).splitlines():
-            diagnosis.observe(line)
+    # `docker logs` interleaves the container's stdout and stderr; vLLM writes to both.
+    for line in (logs.stdout + logs.stderr).splitlines():
+        diagnosis.observe(line)
     return diagnosis
 
 

@@ -106,7 +106,8 @@ async def test_a_swap_serves_the_openai_client_then_a_crash_marks_it_failed(
     crashed, waiting = watchdog_said()[:2]
     # the watchdog read the same root cause from the real log over SSH, and knew vLLM was dead
     assert crashed["action"] == "crashed" and crashed["dead"] is True
-    assert crashed["message"] == f"tiny stopped answering after it was ready. {sentence}"
+    seen = real_cluster.sim.head.commands[-6:]
+    assert crashed["message"] == f"tiny stopped answering after it was ready. {sentence}", seen
     assert waiting["action"] == "waiting" and "crash-test" in str(waiting["message"])
 
 
