@@ -49,6 +49,7 @@ from app.swap.on_request import EngineSwapControl
 from app.swap.running import ServedModel
 from app.swap.settings import Timings
 from app.swap.watchdog import CrashWatchdog
+from app.tls import client_context
 
 log = logging.getLogger("spark_control")
 
@@ -97,7 +98,9 @@ class Runtime:
             config.sparks, key_file=config.ssh.key_file, known_hosts=config.ssh.known_hosts
         )
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(10.0))
+        self.http = http or httpx.AsyncClient(
+            trust_env=False, timeout=httpx.Timeout(10.0), verify=client_context()
+        )
         self._extra_warnings: list[str] = []
         self.services = ServiceRegistry(config)
         self.catalog_manager = CatalogManager(

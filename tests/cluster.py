@@ -19,6 +19,7 @@ from app.config import Config, parse_config
 from app.coordination.webhook import SwapEvent, WebhookSender
 from app.runtime import Runtime
 from app.swap.engine import Timings
+from app.tls import client_context
 from app.web import create_app
 from scripts.sparksim import SparkSim
 from tests.servers import serve
@@ -106,7 +107,10 @@ async def running_app(
     webhook = RecordingWebhook()
     runtime = Runtime(config, webhook=webhook, timings=timings, **kwargs)
     app = create_app(runtime)
-    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=30, verify=client_context()) as client,
+    ):
         yield ClusterHarness(sim, client, runtime, webhook)
 
 

@@ -13,6 +13,7 @@ import app.config
 from app.clock import ManualClock
 from app.config import Config, parse_config
 from app.runtime import Runtime
+from app.tls import client_context
 from app.web import create_app
 from tests.servers import AppClient, SparkApp, serve
 
@@ -47,7 +48,7 @@ def spark_app() -> SparkApp:
         app = create_app(Runtime(config, **kwargs))
         async with (
             serve(app) as base_url,
-            AppClient(base_url=base_url, timeout=10) as client,
+            AppClient(base_url=base_url, timeout=10, verify=client_context()) as client,
         ):
             client.app = app
             yield client

@@ -12,6 +12,8 @@ import httpx
 import uvicorn
 from litestar import Litestar
 
+from scripts.sparksim.prompt_server import PromptServer
+
 
 @contextlib.asynccontextmanager
 async def serve(
@@ -32,7 +34,7 @@ async def serve(
         # X-Forwarded-For sent from loopback).
         proxy_headers=False,
     )
-    server = uvicorn.Server(config)
+    server = PromptServer(config)
     # uvicorn installs signal handlers only in its own `run`; serve() in a task leaves ours alone.
     task = asyncio.create_task(server.serve())
     try:
@@ -45,7 +47,7 @@ async def serve(
         port = server.servers[0].sockets[0].getsockname()[1]
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
+        server.exit()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout)
 

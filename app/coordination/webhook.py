@@ -38,6 +38,7 @@ import msgspec
 from app.clock import isoformat
 from app.coordination import signing
 from app.storage.deliveries import Delivery
+from app.tls import client_context
 
 log = logging.getLogger("spark_control.webhook")
 
@@ -220,6 +221,7 @@ class WebhookSender:
                 timeout=httpx.Timeout(self.timeout_s),
                 follow_redirects=False,
                 trust_env=False,
+                verify=client_context(),
             )
         return self._client
 

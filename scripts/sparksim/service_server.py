@@ -13,6 +13,7 @@ import socket
 from typing import Any
 
 from scripts.sparksim.fake_services import FakeService
+from scripts.sparksim.prompt_server import PromptServer
 
 
 class ServiceServer:
@@ -55,7 +56,7 @@ class ServiceServer:
             access_log=False,
             timeout_graceful_shutdown=1,
         )
-        self._server = uvicorn.Server(config)
+        self._server = PromptServer(config)
         self._task = asyncio.create_task(self._serve(sock), name=f"fake-{self.app.name}")
         async with asyncio.timeout(timeout):
             while not self._server.started:
@@ -75,7 +76,7 @@ class ServiceServer:
         if self._task is None:
             return
         self.app.release()  # held requests must not keep the server from stopping
-        self._server.should_exit = True
+        self._server.exit()
         task, self._task = self._task, None
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout)

@@ -218,8 +218,8 @@ class SparkSim:
             return
         self._stopped = True
         try:
-            await asyncio.gather(*(service.stop() for service in self.services.values()))
-            await asyncio.gather(*(server.stop() for server in self._hub_servers))
+            http = [*self.services.values(), *self._hub_servers]
+            await asyncio.gather(*(server.stop() for server in http))
             for server in self._servers:
                 server.close()  # commands' process groups start terminating
             # Meanwhile stop what outlives SSH sessions (the engine, detached or escaped ones).

@@ -99,24 +99,25 @@ async def cancel_at(cluster: ClusterHarness, phase: str, times: int) -> dict[str
     return done
 
 
-# Every phase with 2 and 25 cancels is several swaps each: the whole suite runs them.
+# 2 and 25 cancels in every phase are several swaps each: the whole suite runs them.
 @pytest.mark.parametrize(
     "times", [1, pytest.param(2, marks=pytest.mark.slow), pytest.param(25, marks=pytest.mark.slow)]
 )
-async def test_cancel_in_every_phase_then_swap_alone(sim: Any, times: int) -> None:
-    sim.set_load_time(2.0)  # loading lasts long enough for a cancel to land inside it
+@pytest.mark.parametrize("phase", PHASES)
+async def test_cancel_in_every_phase_then_swap_alone(sim: Any, phase: str, times: int) -> None:
     async with running_app(sim) as cluster:
-        for phase in PHASES:
-            done = await cancel_at(cluster, phase, times)
-            assert done["state"] == "cancelled", (phase, done)
-            assert done["error"] == "The swap was cancelled from the dashboard.", (phase, done)
-            if phase != "preflight":  # the cluster was touched: it is left stopped
-                assert not cluster.sim.container_running("spark1"), phase
-            again = await cluster.client.post(f"/api/swap/{done['job_id']}/cancel")
-            assert again.status_code == 202 and again.json()["state"] == "cancelled"
-            sim.set_load_time(0.3)
-            await assert_next_swap_runs_alone(cluster)
-            sim.set_load_time(2.0)
+        if phase != PHASES[0]:  # past preflight, the swap has a running model to stop
+            assert (await cluster.swap_and_wait(MODEL))["state"] == "ready"
+        sim.set_load_time(2.0)  # loading lasts long enough for a cancel to land inside it
+        done = await cancel_at(cluster, phase, times)
+        assert done["state"] == "cancelled", done
+        assert done["error"] == "The swap was cancelled from the dashboard.", done
+        if phase != "preflight":  # the cluster was touched: it is left stopped
+            assert not cluster.sim.container_running("spark1")
+        again = await cluster.client.post(f"/api/swap/{done['job_id']}/cancel")
+        assert again.status_code == 202 and again.json()["state"] == "cancelled"
+        sim.set_load_time(0.3)
+        await assert_next_swap_runs_alone(cluster)
 
 
 @pytest.mark.parametrize("times", [1, 2, 25])
