@@ -24,7 +24,7 @@ from app.catalog.store import Catalog
 from app.cluster.ssh import CommandResult, SshError, SshTransport
 from app.config import Config
 from app.swap import log_signals as signals
-from app.swap.loading import CONTAINER_GONE, VLLM_PROCESS
+from app.swap.loading import vllm_gone
 from app.swap.plan import SwapPlan
 
 # Lines read from the end of the log. After a crash the reason is followed by the probes'
@@ -60,10 +60,7 @@ async def inspect_crash(
         return CrashCause(
             False, f"Its health checks fail and {head} cannot be asked why: {err.message}"
         )
-    if top.ok:
-        exited = not VLLM_PROCESS.search(top.stdout)
-    else:
-        exited = bool(CONTAINER_GONE.search(top.stderr + top.stdout))
+    exited = vllm_gone(top)
     diagnosis = _diagnose(logs) or signals.Diagnosis()
     rereads = 0
     while exited and diagnosis.best is None and rereads < settle_reads:

@@ -23,7 +23,7 @@ import re
 from types import TracebackType
 
 from app.clock import Clock
-from app.cluster.ssh import SshError, SshTransport
+from app.cluster.ssh import CommandResult, SshError, SshTransport
 from app.swap import log_signals as signals
 from app.swap.jobs import JobRecord
 from app.swap.plan import SwapPlan
@@ -35,6 +35,14 @@ from app.swap.settings import Timings
 VLLM_PROCESS = re.compile(r"\bvllm\s+serve\b|\bVLLM::")
 # docker's answers when the container itself is gone or stopped.
 CONTAINER_GONE = re.compile(r"No such container|is not running", re.I)
+
+
+def vllm_gone(top: CommandResult) -> bool:
+    """Whether ``docker top``'s answer says vLLM no longer runs: no vLLM process listed, or
+    the container itself gone or stopped."""
+    if top.ok:
+        return not VLLM_PROCESS.search(top.stdout)
+    return bool(CONTAINER_GONE.search(top.stderr + top.stdout))
 
 
 class LoadWatch:
@@ -134,9 +142,7 @@ class LoadWatch:
                 result = await self._ssh.run(
                     plan.head, plan.processes(), timeout=t.command_timeout_s
                 )
-                if result.ok and not VLLM_PROCESS.search(result.stdout):
-                    self._mark_exited()
-                elif not result.ok and CONTAINER_GONE.search(result.stderr + result.stdout):
+                if vllm_gone(result):
                     self._mark_exited()
             if not self.exited:
                 await asyncio.sleep(t.exit_poll_s)
