@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from app.runtime import Runtime
     from app.web import create_app
+    from app.web.lane import LaneProtocol
 
     runtime = Runtime(config)
     server = _Server(
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             log_config=None,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             server_header=False,
+            http=LaneProtocol,  # uvicorn's, with a lean path for the proxied requests
             # The app decides itself whose X-Forwarded-* count (server.trusted_proxies); the
             # client address it sees must stay the TCP peer's.
             proxy_headers=False,

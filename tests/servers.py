@@ -12,6 +12,7 @@ import httpx
 import uvicorn
 from litestar import Litestar
 
+from app.web.lane import LaneProtocol
 from scripts.sparksim.prompt_server import PromptServer
 
 
@@ -33,6 +34,7 @@ async def serve(
         # client address it sees is the TCP peer's (uvicorn would otherwise rewrite it from
         # X-Forwarded-For sent from loopback).
         proxy_headers=False,
+        http=LaneProtocol,  # as `python -m app` serves: the proxy's paths take the lane
     )
     server = PromptServer(config)
     # uvicorn installs signal handlers only in its own `run`; serve() in a task leaves ours alone.

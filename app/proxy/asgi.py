@@ -1,16 +1,19 @@
 """The proxy's raw-ASGI pieces: message types, the OpenAI-shaped refusal, reading a request
-body against its limit. No web framework: ``app.proxy.exchange`` and the guards in
-``app.web`` answer with these."""
+body against its limit (from a :class:`~app.proxy.downstream.Downstream`). No web framework:
+``app.proxy.exchange`` and the guards in ``app.web`` answer with these."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from app.proxy.policy import Refusal
 from app.proxy.upstream import UpstreamError, UpstreamTimeout
+
+if TYPE_CHECKING:
+    from app.proxy.downstream import Downstream
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -42,7 +45,7 @@ def openai_error_body(message: str, type_: str, code: str | int) -> bytes:
     return msgspec.json.encode({"error": {"message": message, "type": type_, "code": code}})
 
 
-async def answer(send: Send, refusal: Refusal) -> None:
+async def answer(client: Downstream, refusal: Refusal) -> None:
     body = openai_error_body(refusal.message, refusal.type, refusal.code)
     headers = [
         (b"content-type", b"application/json"),
@@ -50,8 +53,8 @@ async def answer(send: Send, refusal: Refusal) -> None:
     ]
     if refusal.retry_after is not None:
         headers.append((b"retry-after", str(refusal.retry_after).encode()))
-    await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await client.start(refusal.status, headers)
+    await client.write(body, False)
 
 
 def upstream_refusal(err: UpstreamError, service: str) -> Refusal:
@@ -61,23 +64,15 @@ def upstream_refusal(err: UpstreamError, service: str) -> Refusal:
     return Refusal(502, message, "server_error", "backend_unavailable")
 
 
-async def until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def read_body(receive: Receive, limit: int) -> bytes:
+async def read_body(client: Downstream, limit: int) -> bytes:
     """The whole request body (an LLM request: JSON, at most ``limit`` bytes)."""
     chunks: list[bytes] = []
     received = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
+    more = True
+    while more:
+        chunk, more = await client.body_chunk()
         received += len(chunk)
         if received > limit:
             raise BodyTooLarge
         chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+    return b"".join(chunks)

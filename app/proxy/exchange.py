@@ -1,8 +1,9 @@
 """The proxy's streaming core: one OpenAI-compatible request (``/v1/chat/completions``,
 ``/v1/completions``, ``/v1/models``, ``/v1/embeddings``, ``/v1/audio/*``; API.md) forwarded
-to its service over plain ASGI (``app.web.routes.proxy`` mounts :func:`forward`): the body is
-streamed upstream as it arrives, never held, and the answer goes back chunk by chunk. Litestar's
-middleware (allowed hosts, the same-origin guard, API keys) still runs in front. Per request:
+to its service, in any ASGI server (``app.web.routes.proxy`` mounts :func:`forward`; the client
+side is a :class:`~app.proxy.downstream.Downstream`, the server's own when it offers one): the
+body is streamed upstream as it arrives, never held, and the answer goes back chunk by chunk.
+The guards (allowed hosts, the same-origin guard, API keys) still run in front. Per request:
 
 1. :class:`~app.proxy.policy.ProxyPolicy` admits or refuses before any body byte is read:
    405 wrong method, 404 disabled service, 413 over the body limit (a chunked body is cut off
@@ -34,9 +35,9 @@ from app.proxy.asgi import (
     answer,
     content_length,
     read_body,
-    until_disconnect,
     upstream_refusal,
 )
+from app.proxy.downstream import Downstream, downstream_of
 from app.proxy.headers import request_headers, response_headers
 from app.proxy.policy import ROUTES, Admission, ProxyPolicy, Refusal, too_large
 from app.proxy.swap_answers import SWAP_CUT, SWAP_CUT_EVENT, requested_model
@@ -54,32 +55,28 @@ class _Exchange:
         "_admission",
         "_body",
         "_body_error",
+        "_client",
         "_cut",
         "_finishing",
         "_gone",
-        "_receive",
         "_scope",
-        "_send",
         "_started",
         "_task",
         "_upstream",
-        "_watcher",
     )
 
     def __init__(
         self,
         scope: Scope,
-        receive: Receive,
-        send: Send,
+        client: Downstream,
         upstream: Upstream,
         admission: Admission,
         body: bytes | None = None,
     ) -> None:
-        self._scope, self._receive, self._send = scope, receive, send
+        self._scope, self._client = scope, client
         self._upstream, self._admission = upstream, admission
         self._body = body  # the whole request body, when admission already read it
         self._task = asyncio.current_task()
-        self._watcher: asyncio.Task[None] | None = None
         self._gone = False  # the client disconnected (set by the watcher)
         self._cut = False  # a swap's drain ended the request (see cut())
         self._started: bytes | None = None  # the response's content type, once its head is sent
@@ -103,8 +100,7 @@ class _Exchange:
         except ClientGone:
             return CLIENT_CLOSED
         finally:
-            if self._watcher is not None:
-                self._watcher.cancel()
+            self._client.unwatch()
 
     async def _forward(self) -> int:
         admission = self._admission
@@ -137,27 +133,25 @@ class _Exchange:
             route = self._admission.route
             log.warning("proxy %s → %s: %s", route.path, self._admission.url, failure)
             refusal = upstream_refusal(failure, route.service)
-            await answer(self._send, refusal)
+            await answer(self._client, refusal)
             return refusal.status
         return await self._too_large()
 
     async def _too_large(self) -> int:
         refusal = too_large(self._admission.body_limit)
-        await answer(self._send, refusal)
+        await answer(self._client, refusal)
         return refusal.status
 
     async def _relay(self, response: UpstreamResponse) -> None:
-        send = self._send
+        client = self._client
         headers = response_headers(response.headers)
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await client.start(response.status, headers)
         self._started = next((v for k, v in headers if k == b"content-type"), b"")
         try:
             async for chunk in response.chunks():
                 # The last bytes end the response with them: one write to the client, not two.
                 self._finishing = response.complete
-                await send(
-                    {"type": "http.response.body", "body": chunk, "more_body": not self._finishing}
-                )
+                await client.write(chunk, not self._finishing)
         except UpstreamError as err:
             # The status is already sent: the only honest signal left is to end the response
             # without its terminator, so the client sees a truncated body, not a complete one.
@@ -165,7 +159,7 @@ class _Exchange:
             return
         if not self._finishing:
             self._finishing = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await client.write(b"", False)
 
     async def _request_body(self) -> tuple[Body, list[tuple[bytes, bytes]]]:
         """The body to send upstream: bytes when the whole body came in one message (the
@@ -176,12 +170,9 @@ class _Exchange:
         if self._body is not None:
             self._watch()
             return self._body, []
-        message = await self._receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        first = message.get("body", b"")
+        first, more = await self._client.body_chunk()
         limit = self._admission.body_limit
-        if not message.get("more_body"):
+        if not more:
             if len(first) > limit:
                 raise BodyTooLarge
             self._watch()
@@ -197,17 +188,17 @@ class _Exchange:
         if first:  # never an empty chunk: in a chunked upload it would read as the end
             yield first
         while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                raise self._body_failed(ClientGone())
-            chunk = message.get("body", b"")
+            try:
+                chunk, more = await self._client.body_chunk()
+            except ClientGone as gone:
+                raise self._body_failed(gone) from None
             received += len(chunk)
             if received > limit:
                 # Stop reading here: the rest of the upload is never received.
                 raise self._body_failed(BodyTooLarge())
             if chunk:
                 yield chunk
-            if not message.get("more_body"):
+            if not more:
                 self._watch()
                 return
 
@@ -227,20 +218,19 @@ class _Exchange:
         truncated (the connection closes without its remaining bytes)."""
         self._finishing = True
         if self._started is None:
-            await answer(self._send, SWAP_CUT)
+            await answer(self._client, SWAP_CUT)
         elif self._started.startswith(b"text/event-stream"):
-            await self._send({"type": "http.response.body", "body": SWAP_CUT_EVENT})
+            await self._client.write(SWAP_CUT_EVENT, False)
         return SWAP_CUT.status
 
     def _watch(self) -> None:
         """Start watching for the client's disconnect (only once its body is fully read:
-        before that, ``receive()`` belongs to the body stream)."""
-        self._watcher = asyncio.create_task(self._wait_disconnect())
+        before that, reading the body reports it)."""
+        self._client.watch(self._client_left)
 
-    async def _wait_disconnect(self) -> None:
-        while (await self._receive())["type"] != "http.disconnect":
-            pass
-        # uvicorn also reports "disconnect" once our response is complete: not a client leaving.
+    def _client_left(self) -> None:
+        # An ASGI server also reports "disconnect" once our response is complete: not a
+        # client leaving.
         if not self._finishing and self._task is not None:
             self._gone = True
             self._task.cancel()
@@ -259,13 +249,14 @@ async def forward(
     ``policy`` (and, for the swapped vLLM, ``gate``) to ``upstream``. ``client_of`` names the
     client for a swap it starts (default: the TCP peer). Never raises for anything a client or
     backend does."""
+    client = downstream_of(scope, receive, send)
     route = ROUTES.get(scope["path"]) or ROUTES.get(scope["path"].rstrip("/"))
     if route is None:  # pragma: no cover - only the paths of ROUTES are mounted
-        await answer(send, Refusal(404, "Not found.", "invalid_request_error", "not_found"))
+        await answer(client, Refusal(404, "Not found.", "invalid_request_error", "not_found"))
         return
     decision = policy.admit(route, scope["method"], content_length(scope))
     if isinstance(decision, Refusal):
-        await answer(send, decision)
+        await answer(client, decision)
         return
     started = policy.metrics.proxy_started(route.path)
     status = 500
@@ -275,13 +266,13 @@ async def forward(
     try:
         if gate is None or gate.quiet:
             # The common case: no swap runs, nothing to decide, nothing read in advance.
-            exchange = _Exchange(scope, receive, send, upstream, decision)
+            exchange = _Exchange(scope, client, upstream, decision)
             if gate is not None:
                 gate.track(exchange)
             status = await exchange.run()
         else:
             status, exchange = await _through_gate(
-                gate, scope, receive, send, upstream, decision, client_of
+                gate, scope, client, upstream, decision, client_of
             )
     finally:
         if gate is not None and exchange is not None:
@@ -293,8 +284,7 @@ async def forward(
 async def _through_gate(
     gate: SwapGate,
     scope: Scope,
-    receive: Receive,
-    send: Send,
+    client: Downstream,
     upstream: Upstream,
     admission: Admission,
     client_of: Callable[[Scope], str] | None,
@@ -305,35 +295,35 @@ async def _through_gate(
     body: bytes | None = None
     if scope["method"] not in ("GET", "HEAD"):
         try:
-            body = await read_body(receive, admission.body_limit)
+            body = await read_body(client, admission.body_limit)
         except ClientGone:
             return CLIENT_CLOSED, None
         except BodyTooLarge:
             refusal = too_large(admission.body_limit)
-            await answer(send, refusal)
+            await answer(client, refusal)
             return refusal.status, None
     if client_of is not None:
-        client = client_of(scope)
+        address = client_of(scope)
     else:
         peer = scope.get("client")
-        client = peer[0] if peer else "unknown client"
-    verdict = gate.decide(requested_model(body), client)
+        address = peer[0] if peer else "unknown client"
+    verdict = gate.decide(requested_model(body), address)
     if isinstance(verdict, Waiter):
-        waited = await _hold(gate, verdict, receive)
+        waited = await _hold(gate, verdict, client)
         if waited is None:
             return CLIENT_CLOSED, None
         verdict = waited
     if isinstance(verdict, Refusal):
-        await answer(send, verdict)
+        await answer(client, verdict)
         return verdict.status, None
-    exchange = _Exchange(scope, receive, send, upstream, admission, body)
+    exchange = _Exchange(scope, client, upstream, admission, body)
     gate.track(exchange)
     return await exchange.run(), exchange
 
 
-async def _hold(gate: SwapGate, waiter: Waiter, receive: Receive) -> Go | Refusal | None:
+async def _hold(gate: SwapGate, waiter: Waiter, client: Downstream) -> Go | Refusal | None:
     """Wait for the incoming model, the hold timeout, or the client leaving (None)."""
-    left = asyncio.ensure_future(until_disconnect(receive))
+    left = asyncio.ensure_future(client.gone())
     waits: set[asyncio.Future[Any]] = {waiter.outcome, left}
     try:
         done, _ = await asyncio.wait(

@@ -25,6 +25,7 @@ from app.config import parse_config
 from app.coordination.webhook import WebhookSender
 from app.runtime import Runtime
 from app.web import create_app
+from app.web.lane import LaneProtocol
 from scripts.bench.proxy import wait_until
 from scripts.sparksim import SparkSim
 
@@ -41,7 +42,9 @@ async def served(sim: SparkSim) -> AsyncIterator[tuple[Runtime, httpx.AsyncClien
     config = parse_config(data, {})
     runtime = Runtime(config, webhook=WebhookSender(""))
     server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=0, log_config=None)
+        uvicorn.Config(
+            create_app(runtime), host="127.0.0.1", port=0, log_config=None, http=LaneProtocol
+        )
     )
     task = asyncio.create_task(server.serve())
 

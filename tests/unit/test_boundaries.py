@@ -63,6 +63,11 @@ def test_only_the_proxy_makes_proxied_upstream_calls() -> None:
     assert outside <= {"app/runtime.py"}
 
 
+def test_the_http_server_is_reached_in_two_places() -> None:
+    # The entry point runs uvicorn; the lane reuses its protocol. Nothing else depends on it.
+    assert importers("uvicorn") == {"app/__main__.py", "app/web/lane.py"}
+
+
 def test_domain_packages_never_import_the_web_layer() -> None:
     outside = {p for p in importers("app.web") if not p.startswith("app/web/")}
     assert outside <= {"app/__main__.py"}
