@@ -88,6 +88,26 @@ async def latency_c1(base: str, count: int) -> list[float]:
         return [(await conn.send(raw))[1] for _ in range(count)]
 
 
+async def latency_interleaved(targets: dict[str, str], count: int) -> dict[str, list[float]]:
+    """Sequential requests to every target in turn, one connection each: request ``i`` goes to
+    each target before request ``i + 1`` goes to any, so a drift of the machine (another
+    process, the CPU's clock) weighs on every target alike. Returns each target's latencies."""
+    async with contextlib.AsyncExitStack() as stack:
+        conns = {name: await stack.enter_async_context(Conn(url)) for name, url in targets.items()}
+        raws = {
+            name: conn.post("/v1/completions", {"prompt": "hi", "max_tokens": 1})
+            for name, conn in conns.items()
+        }
+        for _ in range(50):  # warm-up, as latency_c1
+            for name, conn in conns.items():
+                await conn.send(raws[name])
+        samples: dict[str, list[float]] = {name: [] for name in targets}
+        for _ in range(count):
+            for name, conn in conns.items():
+                samples[name].append((await conn.send(raws[name]))[1])
+        return samples
+
+
 async def throughput(
     base: str, concurrency: int, seconds: float, max_tokens: int
 ) -> tuple[int, float]:

@@ -6,8 +6,13 @@ Set-up: a two-node Spark simulator in this process; Spark Control as its own pro
 ``/usr/sbin/nginx`` (or ``nginx`` on PATH) exists, an nginx in front of the same backend
 (``proxy_pass`` with upstream keepalive, buffering off: the distance to a C proxy). The load
 comes from the minimal HTTP/1.1 keep-alive client in ``loadgen``, so the client's own CPU cost
-is small and identical for every target. Targets alternate round by round, so load from
-anything else on the machine weighs on all alike.
+is small and identical for every target. Against the realistic backend, latency at
+concurrency 1 is measured request by request in turn across the targets
+(``latency_interleaved``: a drift of the machine weighs on all alike; in rounds of 50 requests
+per target the added p50 moved by +-0.3 ms from run to run); the other figures alternate
+targets round by round. Added latencies come with a 95% bootstrap interval. A calibration column, ``floor``, is the least a Python forwarder on the same uvloop and
+httptools can do (``floor_proxy``, concurrency 1 only): Spark Control's distance to it is the
+cost of its own code, the floor's distance to direct is Python's.
 
 Figures, each for direct / nginx / Spark Control, with the added latency or ratio to direct:
 (a) a fast backend (1000 tokens/s: a 1-token answer takes ~1 ms): latency p50/p99 at
@@ -27,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -41,17 +47,19 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from scripts.bench.loadgen import latency_c1, pct, streams, throughput
+from scripts.bench.loadgen import latency_c1, latency_interleaved, pct, streams, throughput
 from scripts.sparksim import SparkSim
 
 FAST_MODEL, FAST_RATE = "gemma-3-27b", 1000.0  # phase (a): tokens/s per request
 SLOW_MODEL, SLOW_RATE = "qwen3-32b", 40.0  # phase (b): the demo's pace
 C1_REQUESTS = 600
-C1_SLOW_REQUESTS = 150
+C1_SLOW_REQUESTS = 300
 C32_SECONDS = 3.0
 STREAM_TOKENS = 32
 STREAMS_PER_CONNECTION = 2
-ROUNDS = 3  # direct and proxied alternate this many times per figure
+ROUNDS = 3  # direct and proxied alternate this many times per throughput figure
+BOOTSTRAP = 1000
+FLOOR = "floor (Python)"
 PROFILE = (
     ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
 )
@@ -150,6 +158,15 @@ def start_nginx(root: Path, backend: str) -> tuple[subprocess.Popen[bytes], str]
     return process, f"http://127.0.0.1:{port}"
 
 
+def start_floor(backend: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The calibration forwarder (``floor_proxy``) in front of ``backend``."""
+    port = free_port()
+    parts = urlsplit(backend)
+    command = [sys.executable, "-m", "scripts.bench.floor_proxy", parts.hostname or "127.0.0.1"]
+    process = subprocess.Popen([*command, str(parts.port or 80), str(port)])
+    return process, f"http://127.0.0.1:{port}"
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -175,14 +192,15 @@ class Results:
 
 
 async def measure(
-    sim: SparkSim, app: subprocess.Popen[bytes], proxied: str, nginx: str | None
+    sim: SparkSim, app: subprocess.Popen[bytes], proxied: str, nginx: str | None, floor: str
 ) -> Results:
     targets = {
         "direct": sim.vllm_url,
         **({"nginx": nginx} if nginx else {}),
         "Spark Control": proxied,
     }
-    res = Results(list(targets))
+    sequential = {**targets, FLOOR: floor}  # the floor forwarder takes one request at a time
+    res = Results(list(sequential))
     async with httpx.AsyncClient(base_url=proxied, timeout=10, trust_env=False) as client:
 
         async def healthy() -> bool:
@@ -193,8 +211,10 @@ async def measure(
         await wait_until(healthy, "Spark Control to start", 30)
         await swap(client, FAST_MODEL)
         fast_c1 = f"fast backend, c=1, 1 token ({FAST_RATE:.0f} tok/s)"
+        # Each target in its own rounds here: interleaved, every request would find the proxy
+        # idle for the other targets' turns, and this figure is the busy loop's.
         for _ in range(ROUNDS):
-            for name, url in targets.items():
+            for name, url in sequential.items():
                 res.add(res.latency, fast_c1, name, await latency_c1(url, C1_REQUESTS // ROUNDS))
         for max_tokens in (1, 32):
             figure = f"fast backend, c=32, {max_tokens} token{'s' if max_tokens > 1 else ''}"
@@ -213,11 +233,8 @@ async def measure(
         # The fake answers a stream's head at once and its first token 1/rate later (vLLM's
         # header-then-first-token gap): a proxy that held the head back would show it here.
         head = "realistic backend, c=32, stream head"
-        for _ in range(ROUNDS):
-            for name, url in targets.items():
-                res.add(
-                    res.latency, slow_c1, name, await latency_c1(url, C1_SLOW_REQUESTS // ROUNDS)
-                )
+        for name, samples in (await latency_interleaved(sequential, C1_SLOW_REQUESTS)).items():
+            res.add(res.latency, slow_c1, name, samples)
         for _ in range(ROUNDS):
             for name, url in targets.items():
                 heads, first, _totals = await streams(
@@ -233,7 +250,7 @@ async def run() -> None:
         root = Path(tmp)
         sim = SparkSim(root / "sim", load_time=0.2, token_rate=FAST_RATE)
         await sim.start()
-        app = nginx = None
+        app = nginx = floor = None
         try:
             app, proxied = start_app(root, sim.write_config(root / "config.yaml"))
             started = start_nginx(root, sim.vllm_url)
@@ -242,8 +259,12 @@ async def run() -> None:
                 nginx, nginx_url = started
             else:
                 print("nginx is not installed: its column is left out")
-            res = await measure(sim, app, proxied, nginx_url)
+            floor, floor_url = start_floor(sim.vllm_url)
+            res = await measure(sim, app, proxied, nginx_url, floor_url)
         finally:
+            if floor is not None:
+                floor.kill()
+                await asyncio.to_thread(floor.wait, 15)
             if nginx is not None:
                 nginx.send_signal(signal.SIGQUIT)  # graceful: finish, then exit
                 await asyncio.to_thread(nginx.wait, 15)
@@ -254,30 +275,52 @@ async def run() -> None:
     report(res)
 
 
+def added_interval(target: list[float], direct: list[float]) -> tuple[float, float]:
+    """A 95% bootstrap interval of ``p50(target) - p50(direct)`` (seconds)."""
+    rng = random.Random(0)
+    diffs = sorted(
+        pct(rng.choices(target, k=len(target)), 0.5) - pct(rng.choices(direct, k=len(direct)), 0.5)
+        for _ in range(BOOTSTRAP)
+    )
+    return diffs[int(0.025 * BOOTSTRAP)], diffs[int(0.975 * BOOTSTRAP) - 1]
+
+
 def report(res: Results) -> None:
     """One table: a row per figure, a column per target, the proxies' cost next to theirs."""
     width = 44
-    columns = "".join(f"{t:>26}" for t in res.targets)
-    print(f"{'latency p50 / p99 (added p50 vs direct)':{width}}{columns}")
+    cell = 34
+    columns = "".join(f"{t:>{cell}}" for t in res.targets)
+    print(f"{'latency p50 / p99 (added p50 vs direct, 95%)':{width}}{columns}")
     for figure, samples in res.latency.items():
         direct = pct(samples["direct"], 0.5)
         cells = []
         for target in res.targets:
+            if not samples[target]:
+                cells.append("-")
+                continue
             p50, p99 = pct(samples[target], 0.5), pct(samples[target], 0.99)
-            added = "" if target == "direct" else f" ({(p50 - direct) * 1000:+.2f})"
+            added = ""
+            if target != "direct":
+                low, high = added_interval(samples[target], samples["direct"])
+                added = f" ({(p50 - direct) * 1000:+.2f} [{low * 1000:+.2f},{high * 1000:+.2f}])"
             cells.append(f"{p50 * 1000:.2f}/{p99 * 1000:.2f} ms{added}")
-        print(f"{figure:{width}}" + "".join(f"{c:>26}" for c in cells))
+        print(f"{figure:{width}}" + "".join(f"{c:>{cell}}" for c in cells))
     print(f"{'throughput req/s (ratio to direct)':{width}}{columns}")
     for figure, samples in res.rate.items():
         direct = statistics.median(samples["direct"])
         cells = []
         for target in res.targets:
+            if not samples[target]:
+                cells.append("-")
+                continue
             rate = statistics.median(samples[target])
             ratio = "" if target == "direct" else f" ({rate / direct:.2f}x)"
             cells.append(f"{rate:.0f}{ratio}")
         cpu = statistics.median(res.app_cpu[figure]) * 1e6
         print(
-            f"{figure:{width}}" + "".join(f"{c:>26}" for c in cells) + f"   SC CPU {cpu:.0f} us/req"
+            f"{figure:{width}}"
+            + "".join(f"{c:>{cell}}" for c in cells)
+            + f"   SC CPU {cpu:.0f} us/req"
         )
     print("goals: added p50 at c=1 <= 0.5 ms (both backends); 1-token c=32 >= 0.5x direct;")
     print("       added stream TTFT p50 <= 2 ms")
