@@ -115,6 +115,12 @@ class ServicesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         Annotated[str, msgspec.Meta(pattern=SSH_USER)],
     ] = msgspec.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # As Spark's: the patterns' $ also matches before a final newline.
+        names = (*self.disabled, *self.ssh_users, *self.ssh_users.values())
+        if any(_CONTROL_CHARS.search(name) for name in names):
+            raise ValueError("service keys and SSH users must not contain control characters")
+
 
 class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     url: Annotated[str, msgspec.Meta(max_length=2048)] = ""

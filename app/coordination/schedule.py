@@ -21,6 +21,7 @@ import msgspec
 from croniter import croniter
 
 from app.clock import Clock, isoformat
+from app.cluster.commands import control_char_problem
 from app.errors import Conflict, NotFound
 
 # The seed's character set, except the path segments "." and "..": a client (or a proxy) would
@@ -39,6 +40,13 @@ class ScheduleIn(msgspec.Struct):
     cron: Annotated[str, msgspec.Meta(max_length=128)] | None = None
     next_run: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     description: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+    def __post_init__(self) -> None:
+        # The pattern's $ also matches before a final newline: "nightly\n" would pass it and
+        # make an entry that DELETE /api/schedule/nightly never finds.
+        problem = control_char_problem("id", self.id)
+        if problem:
+            raise ValueError(problem)
 
 
 class Schedule(msgspec.Struct, frozen=True):

@@ -71,6 +71,25 @@ async def test_schedule_ignores_unknown_fields(client: httpx.AsyncClient) -> Non
     assert r.json()["id"] == "nightly" and "priority" not in r.json()
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/swap/lock", {"holder": "cron\n"}, "holder"),
+        ("/api/swap/lock", {"holder": "cron\r\n"}, "holder"),
+        ("/api/schedule", {"id": "nightly\n", "name": "Nightly"}, "id"),
+    ],
+)
+async def test_a_name_ending_in_a_newline_is_400(
+    client: httpx.AsyncClient, path: str, body: dict[str, str], field: str
+) -> None:
+    """Python's ``$`` matches before a final newline, so the patterns alone let these through."""
+    r = await client.post(path, json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"].startswith("Invalid request: ") and field in r.json()["detail"]
+    assert (await client.get("/api/swap/lock")).json()["held"] is False
+    assert (await client.get("/api/schedule")).json() == {"schedules": []}
+
+
 @pytest.mark.parametrize("bad", [".", ".."])
 async def test_schedule_dot_ids_are_400(client: httpx.AsyncClient, bad: str) -> None:
     r = await client.post("/api/schedule", json={"id": bad, "name": "A"})

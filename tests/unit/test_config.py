@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.config import ConfigError, load_config, parse_config, parse_service_list
+from app.services.registry import load_overrides
 
 FULL = """
 sparks:
@@ -165,6 +166,15 @@ def test_parse_service_list() -> None:
             "sparks:\n  - {name: a, host: h}\n  - {name: a, host: g}\n",
             "config: $.sparks[1].name: duplicate Spark name 'a'",
         ),
+        (
+            # Python's $ also matches before a final newline: the pattern alone would pass these.
+            'services:\n  disabled: ["parakeet\\n"]\n',
+            "config: $.services: service keys and SSH users must not contain control characters",
+        ),
+        (
+            'services:\n  ssh_users: {parakeet: "bob\\n"}\n',
+            "config: $.services: service keys and SSH users must not contain control characters",
+        ),
         ("vllm: 5\n", "config: $.vllm: expected object, got int"),
         ("bogus: 1\n", "config: $: object contains unknown field bogus"),
         ("[1, 2]\n", "config: $: expected object, got array"),
@@ -212,3 +222,25 @@ def test_webhook_events_and_storage_settings() -> None:
         parse_config({"webhook": {"retries": 99}}, {})
     with pytest.raises(ConfigError, match=r"\$\.storage\.database"):
         parse_config({"storage": {"database": ""}}, {})
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ('{key: "ollama\\n", url: "http://10.0.0.9:11434"}', "key"),
+        ('{key: ollama, url: "http://10.0.0.9:11434\\n"}', "url"),
+        ('{key: ollama, node: "spark1\\n", port: 11434}', "node"),
+        ('{key: ollama, url: "http://10.0.0.9:11434", health_path: "/health\\n"}', "health_path"),
+    ],
+)
+def test_a_services_override_ending_in_a_newline_is_refused(
+    tmp_path: Path, entry: str, field: str
+) -> None:
+    path = tmp_path / "services-overrides.yaml"
+    path.write_text(f"services:\n  - {entry}\n", encoding="utf-8")
+    overrides, warnings = load_overrides(str(path))
+    assert overrides == ()
+    assert len(warnings) == 1 and f"{field} must not contain control characters" in warnings[0]
+    # A description may span lines (a YAML block scalar keeps its final newline).
+    path.write_text("services:\n  - key: ollama\n    description: |\n      two\n      lines\n")
+    assert load_overrides(str(path))[0][0].description == "two\nlines\n"

@@ -8,6 +8,7 @@ import msgspec
 from litestar import delete, get, post
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 
+from app.cluster.commands import control_char_problem
 from app.coordination.lock import LockGrant, LockStatus
 from app.web.deps import Rt
 from app.web.responses import error_responses
@@ -30,6 +31,13 @@ class LockRequest(msgspec.Struct):
     ttl_seconds: int | None = None
     note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     token: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+    def __post_init__(self) -> None:
+        # The pattern's $ also matches before a final newline (Python's re): "cron\n" would
+        # pass it and be shown, logged and compared as a different holder than "cron".
+        problem = control_char_problem("holder", self.holder)
+        if problem:
+            raise ValueError(problem)
 
 
 @post(
