@@ -170,23 +170,44 @@ async def test_chunked_streams_head_requests_and_connection_close() -> None:
         assert await asyncio.wait_for(reader.read(), 5) == b""  # the HEAD sent no body either
 
 
-@pytest.mark.parametrize("fault", ["raises", "no response", "half a response"])
+async def test_a_stream_head_goes_out_before_its_first_token() -> None:
+    head_read = asyncio.Event()
+
+    async def chain(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        client = client_of(scope, receive, send)
+        await client.start(200, [(b"content-type", b"text/event-stream")])
+        await head_read.wait()  # the first token comes only once the client has the head
+        await client.write(b"data: 1\n\n", False)
+
+    async with serve(LaneApp(chain)) as url, connection(url) as (reader, writer):
+        writer.write(get("/v1/chat/completions"))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head
+        head_read.set()
+        assert await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5) == (
+            b"9\r\ndata: 1\n\n\r\n0\r\n\r\n"
+        )
+
+
+@pytest.mark.parametrize("fault", ["raises", "no response", "half a response", "head only"])
 async def test_an_app_that_fails_gets_a_500_or_a_closed_connection(
     fault: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def chain(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if fault == "raises":
             raise RuntimeError("boom")
-        if fault == "half a response":
+        if fault in ("half a response", "head only"):
             await client_of(scope, receive, send).start(200, [(b"content-length", b"10")])
+        if fault == "half a response":
             await client_of(scope, receive, send).write(b"12345", True)
 
     async with serve(LaneApp(chain)) as url, connection(url) as (reader, writer):
         writer.write(get("/v1/models"))
-        if fault == "half a response":
+        if fault in ("half a response", "head only"):
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             assert head.startswith(b"HTTP/1.1 200")
-            assert await asyncio.wait_for(reader.read(), 5) == b"12345"  # then the close
+            rest = b"12345" if fault == "half a response" else b""
+            assert await asyncio.wait_for(reader.read(), 5) == rest  # then the close
         else:
             status, headers, body = await response(reader)
             assert (status, body) == (
