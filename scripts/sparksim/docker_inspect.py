@@ -50,7 +50,7 @@ def cmd_image_inspect(node: NodePaths, args: list[str]) -> int:
     found, status = [], 0
     for image in images:
         if containers.image_missing(node, image):
-            _err(f"Error: No such image: {image}")
+            _err(f"Error response from daemon: No such image: {image}")
             status = 1
         else:
             found.append(image_record(image))

@@ -22,12 +22,13 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.sparksim import containers
+from scripts.sparksim import containers, faults
 from scripts.sparksim.cliparse import UsageError, parse
 from scripts.sparksim.layout import ENV_NODE, ENV_ROOT, NodePaths, sim_from_env
 from scripts.sparksim.procs import alive, spawn_detached
 
 _POLL_S = 0.05
+_RUN_HELP = "\n\nRun 'docker run --help' for more information\n"  # docker's tail on a failed run
 _SECRET_NAMES = ("TOKEN", "SECRET", "PASSWORD", "KEY")
 
 
@@ -99,10 +100,18 @@ def cmd_run(node: NodePaths, args: list[str]) -> int:
     if existing is not None and containers.is_running(existing):
         sys.stderr.write(
             f'docker: Error response from daemon: Conflict. The container name "/{name}" is '
-            "already in use by container. You have to remove (or rename) that container to "
-            "be able to reuse that name.\n"
+            f'already in use by container "{existing["id"]}". You have to remove (or rename) '
+            f"that container to be able to reuse that name.{_RUN_HELP}"
         )
         return 125
+    lacking = faults.get(node, "image_lacks")
+    if lacking is not None and command[0] == lacking["command"]:
+        sys.stderr.write(
+            "docker: Error response from daemon: failed to create shim task: OCI runtime "
+            "create failed: runc create failed: unable to start container process: exec: "
+            f'"{command[0]}": executable file not found in $PATH: unknown{_RUN_HELP}'
+        )
+        return 127
     mount_args = " ".join(f"-v {v}" for v in opts.get("volume", []))
     mount_args += " ".join(f" --mount {m}" for m in opts.get("mount", []))
     try:

@@ -169,7 +169,8 @@ def cmd_rm(node: NodePaths, args: list[str]) -> int:
         record = containers.load(node, name)
         if record is None:
             _err(f"Error response from daemon: No such container: {name}")
-            status = 1
+            if not opts.get("force"):  # docker 23+: with -f a missing container is no failure
+                status = 1
         elif containers.is_running(record) and not opts.get("force"):
             _err(
                 f'Error response from daemon: cannot remove container "/{name}": container is '

@@ -31,7 +31,11 @@ fills defaults) or by writing the file. ``SparkSim.clear_faults(node=None)`` rem
                        moved out of this node's HF cache until cleared, so weight checks fail
                        and the fake vLLM cannot load it. Injecting again adds another repo.
 ``image_missing``      ``image`` (default ``""`` = every image). ``docker image inspect`` exits
-                       1 "Error: No such image", and launch-cluster.sh refuses to start.
+                       1 "No such image", and launch-cluster.sh refuses to start.
+``image_lacks``        ``command`` (default ``"hf"``). The images on this node have no such
+                       program: ``docker run`` of it fails as a real engine does (exit 127,
+                       ``exec: "hf": executable file not found in $PATH``), as with a vLLM
+                       image whose huggingface_hub predates the ``hf`` CLI.
 ``disk_full``          ``repo`` (required), ``mib`` (default 4). A ``mib`` MiB tmpfs is mounted
                        over that repo's (not yet existing) cache directory on this node, so the
                        real ``hf``/``rsync`` writing there get ENOSPC from the kernel once it is
@@ -67,6 +71,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "gpu_residual": {"seconds": 5.0},
     "model_missing": {"repo": _REQUIRED},
     "image_missing": {"image": ""},
+    "image_lacks": {"command": "hf"},
     "disk_full": {"repo": _REQUIRED, "mib": 4},
     "slow_link": {"match": "rsync --server", "bps": 1048576.0},
 }

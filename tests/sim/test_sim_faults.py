@@ -37,7 +37,7 @@ async def test_launch_fail_exits_with_the_code_and_starts_nothing(sim):
 async def test_image_missing(sim):
     sim.inject("spark2", "image_missing")
     missing = await run(sim, "docker image inspect vllm-node", node="spark2")
-    assert missing.exit_status == 1 and "Error: No such image: vllm-node" in missing.stderr
+    assert missing.exit_status == 1 and "No such image: vllm-node" in missing.stderr
     present = await run(sim, "docker image inspect vllm-node", node="spark1")
     assert present.exit_status == 0 and present.stdout.lstrip().startswith("[")
     launched = await run(sim, launch_command(sim, QWEN, "qwen"))
