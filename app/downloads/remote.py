@@ -31,6 +31,7 @@ SMALL_TIMEOUT_S = 60.0
 # The slowest link we wait for before calling a transfer hung: 2 MB/s, never under an hour.
 MIN_BYTES_PER_S = 2 * 1024 * 1024
 MIN_TRANSFER_TIMEOUT_S = 3600.0
+NOT_FOUND_EXIT = 127  # docker run: the container's program does not exist in the image
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # A full disk, as each writer words it: rsync "write failed on …: No space left on device (28)",
 # Python's OSError "[Errno 28] No space left on device" (huggingface_hub), docker's lower-case
@@ -143,6 +144,12 @@ async def download_on_head(
     if not result.ok:
         if out_of_space(result):
             raise disk_full(cache.node, f"downloading {plan.repo}")
+        if result.exit_status == NOT_FOUND_EXIT and "executable file not found" in result.stderr:
+            raise StepFailed(
+                f"The vLLM image {config.vllm.image} on {cache.node} has no hf command, which "
+                "downloads run (huggingface_hub 0.34 or newer has it): build the image from a "
+                "newer vLLM, or copy the weights to the Sparks yourself."
+            )
         raise StepFailed(
             f"hf download of {plan.repo} on {cache.node} failed: {last_error(result)}."
         )

@@ -199,3 +199,20 @@ async def test_gated_repo_with_the_right_token_downloads_and_a_wrong_one_is_name
         run = next(c for c in commands if c.startswith("docker run"))
         assert "-e HF_TOKEN " in run and token not in run
         assert not any(token in c for n in ("spark1", "spark2") for c in good.sim.node(n).commands)
+
+
+async def test_an_image_without_the_hf_command_is_named(cluster: ClusterHarness) -> None:
+    cluster.sim.hub.set_size("sparksim/old-image", MIB)
+    cluster.sim.inject("spark1", "image_lacks", command="hf")
+    started = await add_and_download(cluster, "old-image", "sparksim/old-image")
+    done = await wait_download(cluster, started["download_id"])
+    assert done["state"] == "failed"
+    image = cluster.runtime.config.vllm.image
+    assert done["error"] == (
+        f"The vLLM image {image} on spark1 has no hf command, which downloads run "
+        "(huggingface_hub 0.34 or newer has it): build the image from a newer vLLM, or copy "
+        "the weights to the Sparks yourself."
+    )
+    cluster.sim.clear_faults()
+    again = await cluster.client.post("/api/models/old-image/download")
+    assert (await wait_download(cluster, again.json()["download_id"]))["state"] == "done"
