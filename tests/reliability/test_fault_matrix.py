@@ -28,7 +28,7 @@ A, B = "gemma-3-27b", "qwen3-32b"
 A_REPO = "google/gemma-3-27b-it"
 LOAD_TIMEOUT_S = 10
 # Faults of a weights download, not of a swap: tests/downloads covers them.
-DOWNLOAD_FAULTS = {"disk_full", "slow_link"}
+DOWNLOAD_FAULTS = {"disk_full", "slow_link", "image_lacks"}
 
 
 @dataclass(frozen=True)
