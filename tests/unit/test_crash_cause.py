@@ -28,8 +28,11 @@ class ScriptedHead:
     """Answers ``docker top`` with ``top`` and each ``docker logs --tail N`` with the last N
     lines of the next log in ``logs`` (the last one repeats), as the real docker would."""
 
-    def __init__(self, top: str, logs: list[str | SshError | None]) -> None:
+    def __init__(
+        self, top: str, logs: list[str | SshError | None], *, on_stderr: bool = False
+    ) -> None:
         self.top, self.logs, self.log_reads = top, logs, 0
+        self.on_stderr = on_stderr  # a real engine replays lines written to stderr there
 
     async def run(
         self,
@@ -50,8 +53,10 @@ class ScriptedHead:
             return CommandResult(node, command, 1, "", "Error response from daemon: busy\n")
         tail = re.search(r"--tail (\d+)", command)
         assert tail is not None, command
-        lines = log.splitlines(keepends=True)
-        return CommandResult(node, command, 0, "".join(lines[-int(tail.group(1)) :]), "")
+        text = "".join(log.splitlines(keepends=True)[-int(tail.group(1)) :])
+        if self.on_stderr:
+            return CommandResult(node, command, 0, "", text)
+        return CommandResult(node, command, 0, text, "")
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the inspection reads, it does not follow")
@@ -72,6 +77,11 @@ async def inspect(head: ScriptedHead, settle_reads: int = 10) -> tuple[bool, str
 
 async def test_the_real_engine_death_is_read_while_vllm_still_runs() -> None:
     assert await inspect(ScriptedHead(TOP_RUNNING, [REAL_LOG])) == (True, REASON)
+
+
+async def test_the_reason_is_read_from_docker_s_stderr_too() -> None:
+    # `docker logs` gives back on stderr what the container wrote there (tracebacks do).
+    assert await inspect(ScriptedHead(TOP_GONE, [REAL_LOG], on_stderr=True)) == (True, REASON)
 
 
 async def test_the_reason_is_found_past_the_probes_and_shutdown_that_follow_it() -> None:
