@@ -77,6 +77,9 @@ class Metrics:
             "spark_webhook_deliveries", "Webhook deliveries, by outcome.", ["outcome"], registry=r
         )
         self._route_children: dict[str, tuple[Any, Any]] = {}
+        # Requests in flight per route: plain counts, read by the gauge when scraped (the
+        # gauge's own inc()/dec() take a lock and four calls, on every proxied request).
+        self._in_flight: dict[str, int] = {}
         self._request_children: dict[tuple[str, int], Any] = {}
         self.downloads = Counter(
             "spark_downloads", "Weights downloads finished, by outcome.", ["outcome"], registry=r
@@ -117,10 +120,10 @@ class Metrics:
         under a lock and builds a key each time: cached, as routes are a fixed handful)."""
         found = self._route_children.get(route)
         if found is None:
-            found = self._route_children[route] = (
-                self.proxy_in_flight.labels(route),
-                self.proxy_seconds.labels(route),
-            )
+            gauge = self.proxy_in_flight.labels(route)
+            gauge.set_function(lambda: self._in_flight.get(route, 0))
+            found = self._route_children[route] = (gauge, self.proxy_seconds.labels(route))
+            self._in_flight.setdefault(route, 0)
         return found
 
     def _counted(self, route: str, status: int) -> Any:
@@ -142,15 +145,17 @@ class Metrics:
 
     def proxy_started(self, route: str) -> float:
         """Call when a proxied request starts; returns the start time to pass to ``finished``."""
-        self._route(route)[0].inc()
+        if route not in self._in_flight:
+            self._route(route)
+        self._in_flight[route] += 1
         if self._in_flight_total == 0:
             self._busy_since = time.monotonic()
         self._in_flight_total += 1
         return time.monotonic()
 
     def proxy_finished(self, route: str, status: int, started: float) -> None:
-        in_flight, seconds = self._route(route)
-        in_flight.dec()
+        seconds = self._route(route)[1]
+        self._in_flight[route] -= 1
         self._in_flight_total = max(0, self._in_flight_total - 1)
         if self._in_flight_total == 0 and self._busy_since is not None:
             self._busy_accumulated += time.monotonic() - self._busy_since

@@ -271,9 +271,14 @@ class LaneCycle:
             return
         head = [STATUS_LINE[status]]
         length: int | None = None
-        for name, value in protocol.server_state.default_headers + headers:
-            if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
-                raise RuntimeError("Invalid HTTP header.")
+        headers = protocol.server_state.default_headers + headers
+        # One search over all names and one over all values (a character that is wrong in one
+        # is wrong in their concatenation), not two per header.
+        if HEADER_RE.search(b"".join(name for name, _ in headers)) or HEADER_VALUE_RE.search(
+            b"".join(value for _, value in headers)
+        ):
+            raise RuntimeError("Invalid HTTP header.")
+        for name, value in headers:
             if name == b"content-length":
                 length = int(value)
             elif name == b"connection" and b"close" in value.lower():

@@ -21,6 +21,7 @@ from tests.sim.sim_helpers import wait_for
 
 MODEL = "gemma-3-27b"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+IN_FLIGHT = 'spark_proxy_in_flight{route="/v1/chat/completions"}'
 
 
 def sdk(cluster: ClusterHarness) -> openai.AsyncOpenAI:
@@ -117,6 +118,7 @@ async def test_client_disconnect_closes_upstream_within_a_second(sim: Any) -> No
                 assert (await anext(chunks)).startswith(b"data: ")  # the stream is open
                 assert (await vllm_stats(cluster))["open_streams"] == 1
                 assert (await vllm_stats(cluster))["aborted_streams"] == 0
+                assert IN_FLIGHT + " 1.0" in (await cluster.client.get("/metrics")).text
             # Leaving the block before the end closes the client's connection.
 
         async def upstream_closed() -> bool:
@@ -124,6 +126,11 @@ async def test_client_disconnect_closes_upstream_within_a_second(sim: Any) -> No
             return stats["aborted_streams"] == 1 and stats["open_streams"] == 0
 
         await wait_for(upstream_closed, "the fake vLLM to see the stream aborted", timeout=1.0)
+
+        async def none_in_flight() -> bool:
+            return IN_FLIGHT + " 0.0" in (await cluster.client.get("/metrics")).text
+
+        await wait_for(none_in_flight, "the in-flight gauge to drop to 0", timeout=2.0)
         # The proxy still works afterwards (no leaked state, no stuck connection).
         r = await cluster.client.post("/v1/completions", json={"prompt": "x", "max_tokens": 1})
         assert r.status_code == 200
