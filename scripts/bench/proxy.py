@@ -288,7 +288,7 @@ def added_interval(target: list[float], direct: list[float]) -> tuple[float, flo
 def report(res: Results) -> None:
     """One table: a row per figure, a column per target, the proxies' cost next to theirs."""
     width = 44
-    cell = 34
+    cell = 40
     columns = "".join(f"{t:>{cell}}" for t in res.targets)
     print(f"{'latency p50 / p99 (added p50 vs direct, 95%)':{width}}{columns}")
     for figure, samples in res.latency.items():
