@@ -12,6 +12,13 @@ import json
 from typing import Any
 
 
+async def lifespan(receive: Any, send: Any) -> None:
+    """Answer an ASGI lifespan (startup, shutdown) for an app with nothing to start."""
+    while (message := await receive())["type"] != "lifespan.shutdown":
+        await send({"type": message["type"] + ".complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 class RecordingService:
     """A raw ASGI app. ``requests``: the paths asked for, in order. ``healthy`` may be flipped
     by the test: when False, ``/health`` answers 503."""
@@ -30,9 +37,7 @@ class RecordingService:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                await send({"type": message["type"] + ".complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await lifespan(receive, send)
             return
         path = scope["path"]
         self.requests.append(path)

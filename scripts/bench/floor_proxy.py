@@ -17,13 +17,13 @@ import httptools
 import uvloop
 
 
-class _Upstream(asyncio.Protocol):
-    """The one keep-alive connection to the backend."""
+class _Parsed(asyncio.Protocol):
+    """A connection whose bytes go to an httptools parser calling back into it."""
+
+    parser: httptools.HttpRequestParser | httptools.HttpResponseParser
 
     def __init__(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
-        self.answer: asyncio.Future[tuple[int, list[bytes], bytes]] | None = None
         self.head: list[bytes] = []
         self.body: list[bytes] = []
 
@@ -33,12 +33,21 @@ class _Upstream(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.parser.feed_data(data)
 
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+
+class _Upstream(_Parsed):
+    """The one keep-alive connection to the backend."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parser = httptools.HttpResponseParser(self)
+        self.answer: asyncio.Future[tuple[int, list[bytes], bytes]] | None = None
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if name.lower() not in (b"connection", b"content-length", b"transfer-encoding"):
             self.head += (name, b": ", value, b"\r\n")
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
 
     def on_message_complete(self) -> None:
         answer, self.answer = self.answer, None
@@ -47,33 +56,22 @@ class _Upstream(asyncio.Protocol):
         self.head, self.body = [], []
 
 
-class _Client(asyncio.Protocol):
+class _Client(_Parsed):
     """One client connection; forwards each complete request and writes back the answer."""
 
     upstream: _Upstream | None = None
     backend: tuple[str, int] = ("127.0.0.1", 80)
 
     def __init__(self) -> None:
+        super().__init__()
         self.parser = httptools.HttpRequestParser(self)
-        self.transport: asyncio.Transport | None = None
         self.url = b""
-        self.head: list[bytes] = []
-        self.body: list[bytes] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.parser.feed_data(data)
 
     def on_url(self, url: bytes) -> None:
         self.url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.head += (name, b": ", value, b"\r\n")
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
 
     def on_message_complete(self) -> None:
         method = self.parser.get_method()

@@ -21,6 +21,7 @@ from app.proxy.downstream import DOWNSTREAM, Downstream, downstream_of
 from app.runtime import Runtime
 from app.web import create_app
 from app.web.routes.proxy import is_proxied
+from tests.http_fakes import lifespan
 from tests.servers import serve
 
 Chain = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -36,9 +37,7 @@ class LaneApp:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                await send({"type": message["type"] + ".complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await lifespan(receive, send)
             return
         if is_proxied(scope["path"]):
             await self.proxy_chain(scope, receive, send)
