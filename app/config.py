@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
+from app.cluster.commands import CONTROL_CHARS, refuse_control_chars
 from app.config_rules import (
     BUILTIN_SERVICES as BUILTIN_SERVICES,
 )
@@ -53,8 +54,6 @@ from app.config_rules import ConfigError as ConfigError
 from app.config_soft import apply_soft_settings, type_name
 from app.config_soft import parse_service_list as parse_service_list
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-
 
 class Spark(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: Annotated[str, msgspec.Meta(pattern=SPARK_NAME)]
@@ -67,12 +66,9 @@ class Spark(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     cluster_address: Annotated[str, msgspec.Meta(pattern=HOST)] | None = None
 
     def __post_init__(self) -> None:
-        # The patterns end in $, which Python's re also matches before a final newline (the
-        # same strings serve the StartOS form's JavaScript, where it does not): refuse it here.
-        for field in ("name", "host", "ssh_user", "cluster_address"):
-            value = getattr(self, field)
-            if value is not None and _CONTROL_CHARS.search(value):
-                raise ValueError(f"{field} must not contain control characters")
+        # The same patterns serve the StartOS form's JavaScript, where $ is the end of the
+        # string: they stay as they are, and this refuses what Python's $ lets through.
+        refuse_control_chars(self, "name", "host", "ssh_user", "cluster_address")
 
     @property
     def peer_address(self) -> str:
@@ -118,7 +114,7 @@ class ServicesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     def __post_init__(self) -> None:
         # As Spark's: the patterns' $ also matches before a final newline.
         names = (*self.disabled, *self.ssh_users, *self.ssh_users.values())
-        if any(_CONTROL_CHARS.search(name) for name in names):
+        if any(CONTROL_CHARS.search(name) for name in names):
             raise ValueError("service keys and SSH users must not contain control characters")
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.cluster import commands as cmd
-from app.cluster.commands import control_char_problem
+from app.cluster.commands import control_char_problem, refuse_control_chars
 
 MODEL_KEY = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 HF_REPO = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
@@ -82,10 +82,7 @@ class ModelDef(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     knobs: Knobs = msgspec.field(default_factory=Knobs)
 
     def __post_init__(self) -> None:
-        for field in ("key", "name", "repo", "local_path"):
-            problem = control_char_problem(field, getattr(self, field))
-            if problem:
-                raise ValueError(problem)
+        refuse_control_chars(self, "key", "name", "repo", "local_path")
         if (self.repo is None) == (self.local_path is None):
             raise ValueError("exactly one of repo or local_path is required")
         if self.local_path is not None:

@@ -58,6 +58,17 @@ def control_char_problem(field: str, value: str | None) -> str | None:
     return None
 
 
+def refuse_control_chars(struct: object, *fields: str) -> None:
+    """Raise ``ValueError`` (msgspec's validation error, in a ``__post_init__``) naming the
+    first of ``fields`` of ``struct`` that holds a control character. Patterns alone cannot
+    refuse them: msgspec matches with ``re.search``, where ``$`` also matches before a final
+    newline."""
+    for field in fields:
+        problem = control_char_problem(field, getattr(struct, field))
+        if problem:
+            raise ValueError(problem)
+
+
 def remote_path(path: str) -> str:
     """A configured remote path: ``~`` or ``~/x`` becomes a :class:`Home`, anything else stays."""
     if path == "~":

@@ -21,7 +21,7 @@ import msgspec
 from croniter import croniter
 
 from app.clock import Clock, isoformat
-from app.cluster.commands import control_char_problem
+from app.cluster.commands import refuse_control_chars
 from app.errors import Conflict, NotFound
 
 # The seed's character set, except the path segments "." and "..": a client (or a proxy) would
@@ -42,11 +42,9 @@ class ScheduleIn(msgspec.Struct):
     description: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
     def __post_init__(self) -> None:
-        # The pattern's $ also matches before a final newline: "nightly\n" would pass it and
-        # make an entry that DELETE /api/schedule/nightly never finds.
-        problem = control_char_problem("id", self.id)
-        if problem:
-            raise ValueError(problem)
+        # "nightly\n" would pass the pattern and make an entry DELETE /api/schedule/nightly
+        # never finds.
+        refuse_control_chars(self, "id")
 
 
 class Schedule(msgspec.Struct, frozen=True):

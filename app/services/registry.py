@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 import msgspec
 import yaml
 
-from app.cluster.commands import control_char_problem
+from app.cluster.commands import refuse_control_chars
 from app.config import Config
 from app.config_rules import SERVICE_KEY, SPARK_NAME
 
@@ -38,11 +38,7 @@ class ServiceOverride(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     description: Annotated[str, msgspec.Meta(max_length=300)] | None = None
 
     def __post_init__(self) -> None:
-        # The patterns end in $, which Python's re also matches before a final newline.
-        for field in ("key", "node", "url", "health_path"):  # name, description: display only
-            problem = control_char_problem(field, getattr(self, field))
-            if problem:
-                raise ValueError(problem)
+        refuse_control_chars(self, "key", "node", "url", "health_path")  # not the display text
 
 
 class OverridesFile(msgspec.Struct, forbid_unknown_fields=True):

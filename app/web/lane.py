@@ -122,7 +122,6 @@ class LaneCycle:
         "response_complete",
         "response_started",
         "scope",
-        "status",
         "transport",
         "waiting_for_100_continue",
     )
@@ -140,7 +139,6 @@ class LaneCycle:
         self.disconnected = False
         self.response_started = False
         self.response_complete = False
-        self.status = 0
         self._chunked = False
         self._remaining = 0  # body bytes a Content-Length still owes
         self._waiter: asyncio.Future[None] | None = None  # a body_chunk() waiting
@@ -255,7 +253,6 @@ class LaneCycle:
         if self.response_started:
             raise RuntimeError("The response has already started.")
         self.response_started = True
-        self.status = status
         protocol = self._protocol
         if protocol.access_log:
             scope = self.scope
