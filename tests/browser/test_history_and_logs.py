@@ -126,6 +126,12 @@ async def test_gpu_chart_axes_hover_and_ranges(dashboard: Dashboard) -> None:
     tip = chart.locator("[data-test=chart-tip]")
     await expect(tip).to_be_visible()
     await expect(tip).to_have_text(re.compile(r"\d\d:\d\d:\d\d · GPU (\d+ %|—) · memory"))
+    # Every update rebuilds the chart; a pointer resting on it keeps its reading in view.
+    await chart.evaluate("el => { el.dataset.stale = '1'; }")
+    fresh = page.locator("[data-test=spark]").first.locator(".chart-frame:not([data-stale])")
+    await expect(fresh).to_be_visible(timeout=20_000)
+    await expect(fresh.locator("[data-test=chart-tip]")).to_be_visible()
+    await expect(fresh.locator("[data-test=chart-tip]")).to_contain_text("GPU")
     for span in ("24h", "7d", "1h"):
         await page.locator(f"[data-test=range-{span}]").click()
         await expect(page.locator(f"[data-test=range-{span}]")).to_have_attribute(

@@ -81,8 +81,10 @@ function tipText(p, windowS) {
  * The chart for `samples` ([{t, util, mem_used_mib, mem_total_mib, …}]): an SVG plot with a
  * value axis (0–100 %), a time axis, and the values of the nearest point under the pointer.
  * `rangeS` fixes the window (24 h, 7 d); without it the window follows `chartWindow`.
+ * `hover` ({fraction}) outlives the chart: the chart is rebuilt on every update, and a pointer
+ * resting on the old one must find its reading still shown on the new one.
  */
-export function gpuChart(samples, intervalS = 5, rangeS = null) {
+export function gpuChart(samples, intervalS = 5, rangeS = null, hover = { fraction: null }) {
   const points = parse(samples);
   const windowS = rangeS || chartWindow(samples);
   // The window ends at the newest sample, so a skewed browser clock does not shift the plot.
@@ -108,10 +110,9 @@ export function gpuChart(samples, intervalS = 5, rangeS = null) {
   );
   const tip = h("div", { class: "chart-tip", "data-test": "chart-tip", hidden: true });
   const plot = h("div", { class: "chart-plot" }, svg, tip);
-  plot.addEventListener("pointermove", (event) => {
-    if (!recent.length) return;
+  const showAt = (fraction) => {
     const box = svg.getBoundingClientRect();
-    const fraction = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
+    if (!recent.length || !box.width) return;
     const at = t0 + fraction * windowS * 1000;
     let best = recent[0];
     for (const p of recent) if (Math.abs(p._t - at) < Math.abs(best._t - at)) best = p;
@@ -123,11 +124,20 @@ export function gpuChart(samples, intervalS = 5, rangeS = null) {
     tip.hidden = false;
     const px = (x / W) * box.width;
     tip.style.left = `${Math.min(Math.max(0, px - tip.offsetWidth / 2), box.width - tip.offsetWidth)}px`;
+  };
+  plot.addEventListener("pointermove", (event) => {
+    const box = svg.getBoundingClientRect();
+    if (!box.width) return;
+    hover.fraction = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
+    showAt(hover.fraction);
   });
   plot.addEventListener("pointerleave", () => {
+    hover.fraction = null;
     tip.hidden = true;
     cursor.setAttribute("visibility", "hidden");
   });
+  // Measured once the new chart is in the page (the caller inserts it after this returns).
+  if (hover.fraction !== null) requestAnimationFrame(() => hover.fraction !== null && showAt(hover.fraction));
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => h("span", null, timeLabel(t0 + f * windowS * 1000, windowS)));
   return h(
     "div",

@@ -26,6 +26,8 @@ function reachability(spark) {
 const RANGES = { "1h": 3600, "24h": 86400, "7d": 7 * 86400 };
 // The chosen range; 24 h and 7 d come from the saved averages, fetched when chosen.
 const chart = { range: "1h", long: null, error: null };
+// Where the pointer rests on each Spark's chart, kept across the rebuild every update makes.
+const hovers = new Map();
 
 async function chooseRange(range) {
   chart.range = range;
@@ -50,6 +52,11 @@ function renderRangeButtons() {
       h("button", { type: "button", class: "btn btn-small", "aria-pressed": chart.range === r ? "true" : "false", "data-test": `range-${r}`, onclick: () => chooseRange(r) }, r),
     ),
   );
+}
+
+function hoverOf(name) {
+  if (!hovers.has(name)) hovers.set(name, { fraction: null });
+  return hovers.get(name);
 }
 
 function create() {
@@ -88,7 +95,7 @@ function update(el, spark) {
       "figure",
       { class: "chart-wrap" },
       history && history.length
-        ? gpuChart(history, interval, rangeS)
+        ? gpuChart(history, interval, rangeS, hoverOf(spark.name))
         : h("div", { class: "chart-empty muted small" }, chart.error || (state.errors.history ? "GPU history not available" : chart.range === "1h" || chart.long ? "Collecting GPU history…" : "Loading…")),
       h(
         "figcaption",
