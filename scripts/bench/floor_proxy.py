@@ -37,7 +37,7 @@ class _Parsed(asyncio.Protocol):
         self.body.append(body)
 
 
-class _Upstream(_Parsed):
+class UpstreamConnection(_Parsed):
     """The one keep-alive connection to the backend."""
 
     def __init__(self) -> None:
@@ -59,7 +59,7 @@ class _Upstream(_Parsed):
 class _Client(_Parsed):
     """One client connection; forwards each complete request and writes back the answer."""
 
-    upstream: _Upstream | None = None
+    upstream: UpstreamConnection | None = None
     backend: tuple[str, int] = ("127.0.0.1", 80)
 
     def __init__(self) -> None:
@@ -83,7 +83,7 @@ class _Client(_Parsed):
         loop = asyncio.get_running_loop()
         upstream = _Client.upstream
         if upstream is None or upstream.transport is None or upstream.transport.is_closing():
-            _, upstream = await loop.create_connection(_Upstream, *_Client.backend)
+            _, upstream = await loop.create_connection(UpstreamConnection, *_Client.backend)
             _Client.upstream = upstream
         answer = upstream.answer = loop.create_future()
         assert upstream.transport is not None

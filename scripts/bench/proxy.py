@@ -10,9 +10,12 @@ is small and identical for every target. Against the realistic backend, latency 
 concurrency 1 is measured request by request in turn across the targets
 (``latency_interleaved``: a drift of the machine weighs on all alike; in rounds of 50 requests
 per target the added p50 moved by +-0.3 ms from run to run); the other figures alternate
-targets round by round. Added latencies come with a 95% bootstrap interval. A calibration column, ``floor``, is the least a Python forwarder on the same uvloop and
-httptools can do (``floor_proxy``, concurrency 1 only): Spark Control's distance to it is the
-cost of its own code, the floor's distance to direct is Python's.
+targets round by round. Added latencies come with a 95% bootstrap interval. Two calibration columns, concurrency 1 only:
+``floor (Python)`` is the least a Python forwarder on the same uvloop and httptools can do
+(``floor_proxy``): its distance to direct is Python's; ``floor (server)`` is Spark Control's
+own HTTP server (uvicorn with the lane) around that same forwarder (``floor_server``): its
+distance to the first is the server's, and Spark Control's distance to it is the cost of
+Spark Control's proxy code.
 
 Figures, each for direct / nginx / Spark Control, with the added latency or ratio to direct:
 (a) a fast backend (1000 tokens/s: a 1-token answer takes ~1 ms): latency p50/p99 at
@@ -60,6 +63,7 @@ STREAMS_PER_CONNECTION = 2
 ROUNDS = 3  # direct and proxied alternate this many times per throughput figure
 BOOTSTRAP = 1000
 FLOOR = "floor (Python)"
+FLOOR_SERVER = "floor (server)"
 PROFILE = (
     ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
 )
@@ -158,11 +162,11 @@ def start_nginx(root: Path, backend: str) -> tuple[subprocess.Popen[bytes], str]
     return process, f"http://127.0.0.1:{port}"
 
 
-def start_floor(backend: str) -> tuple[subprocess.Popen[bytes], str]:
-    """The calibration forwarder (``floor_proxy``) in front of ``backend``."""
+def start_floor(backend: str, module: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A calibration forwarder (``scripts.bench.<module>``) in front of ``backend``."""
     port = free_port()
     parts = urlsplit(backend)
-    command = [sys.executable, "-m", "scripts.bench.floor_proxy", parts.hostname or "127.0.0.1"]
+    command = [sys.executable, "-m", f"scripts.bench.{module}", parts.hostname or "127.0.0.1"]
     process = subprocess.Popen([*command, str(parts.port or 80), str(port)])
     return process, f"http://127.0.0.1:{port}"
 
@@ -192,14 +196,18 @@ class Results:
 
 
 async def measure(
-    sim: SparkSim, app: subprocess.Popen[bytes], proxied: str, nginx: str | None, floor: str
+    sim: SparkSim,
+    app: subprocess.Popen[bytes],
+    proxied: str,
+    nginx: str | None,
+    floors: dict[str, str],
 ) -> Results:
     targets = {
         "direct": sim.vllm_url,
         **({"nginx": nginx} if nginx else {}),
         "Spark Control": proxied,
     }
-    sequential = {**targets, FLOOR: floor}  # the floor forwarder takes one request at a time
+    sequential = {**targets, **floors}  # the floor forwarders take one request at a time
     res = Results(list(sequential))
     async with httpx.AsyncClient(base_url=proxied, timeout=10, trust_env=False) as client:
 
@@ -250,7 +258,8 @@ async def run() -> None:
         root = Path(tmp)
         sim = SparkSim(root / "sim", load_time=0.2, token_rate=FAST_RATE)
         await sim.start()
-        app = nginx = floor = None
+        app = nginx = None
+        floors: list[subprocess.Popen[bytes]] = []
         try:
             app, proxied = start_app(root, sim.write_config(root / "config.yaml"))
             started = start_nginx(root, sim.vllm_url)
@@ -259,12 +268,15 @@ async def run() -> None:
                 nginx, nginx_url = started
             else:
                 print("nginx is not installed: its column is left out")
-            floor, floor_url = start_floor(sim.vllm_url)
-            res = await measure(sim, app, proxied, nginx_url, floor_url)
+            floor_urls = {}
+            for name, module in ((FLOOR, "floor_proxy"), (FLOOR_SERVER, "floor_server")):
+                process, floor_urls[name] = start_floor(sim.vllm_url, module)
+                floors.append(process)
+            res = await measure(sim, app, proxied, nginx_url, floor_urls)
         finally:
-            if floor is not None:
-                floor.kill()
-                await asyncio.to_thread(floor.wait, 15)
+            for process in floors:
+                process.kill()
+                await asyncio.to_thread(process.wait, 15)
             if nginx is not None:
                 nginx.send_signal(signal.SIGQUIT)  # graceful: finish, then exit
                 await asyncio.to_thread(nginx.wait, 15)
