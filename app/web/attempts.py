@@ -16,9 +16,12 @@ teach a guesser nothing). A success resets nothing: a client holding a ``read`` 
 able to clear its count between guesses at an ``admin`` key.
 
 The client address is :meth:`app.web.hosts.ProxyTrust.client_address` (``X-Forwarded-For`` only
-from ``server.trusted_proxies``). The table is bounded: at most :data:`MAX_ADDRESSES` addresses,
-the oldest window evicted first, expired windows dropped as time passes, so many addresses
-cannot grow it without bound. Time is the app's injected monotonic clock.
+from ``server.trusted_proxies``). An IPv6 address counts by its /64 network
+(:func:`counted_as`): a host picks any address in its /64 at will (privacy addresses rotate by
+themselves), so a count per IPv6 address would brake nobody; the price is that hosts sharing a
+/64 share a lock-out. The table is bounded: at most :data:`MAX_ADDRESSES` addresses, the oldest
+window evicted first, expired windows dropped as time passes, so many addresses cannot grow it
+without bound. Time is the app's injected monotonic clock.
 
 A wrong credential is remembered only as a keyed fingerprint (BLAKE2b with a per-process random
 key), never as itself; the log line of a lock-out names the address and the count, nothing else.
@@ -27,6 +30,7 @@ key), never as itself; the log line of a lock-out names the address and the coun
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import secrets
@@ -41,6 +45,24 @@ WINDOW_S = 60.0
 MAX_ADDRESSES = 4096
 # Distinct wrong credentials remembered per address: their repeats are not counted again.
 REMEMBERED_WRONG = 8
+
+
+# The IPv6 prefix one host controls: SLAAC hands every host a whole /64.
+IPV6_PREFIX = 64
+
+
+def counted_as(address: str) -> str:
+    """What failures of ``address`` count against: an IPv4 address itself, an IPv6 address's
+    /64 network (``2001:db8:1:2::/64``), anything else (no usable peer) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip.version == 4:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
 
 
 @dataclass
@@ -83,7 +105,7 @@ class FailedAttempts:
             return None
         now = self._monotonic()
         self._drop_expired(now)
-        window = self._windows.get(address)
+        window = self._windows.get(counted_as(address))
         if window is None or window.failures < self.max_failures:
             return None
         return max(1, math.ceil(window.opened + self.window_s - now))
@@ -92,6 +114,7 @@ class FailedAttempts:
         """``address`` presented ``credential`` and it was wrong."""
         now = self._monotonic()
         self._drop_expired(now)
+        address = counted_as(address)
         window = self._windows.get(address)
         if window is None:
             window = self._windows[address] = _Window(opened=now)

@@ -180,6 +180,21 @@ async def test_other_addresses_are_not_affected() -> None:
         assert r.status_code == 429
 
 
+async def test_an_ipv6_host_rotating_addresses_in_its_64_is_one_address() -> None:
+    """Every wrong key from a new address of the same /64 (what privacy addresses do by
+    themselves, and a guesser at will) counts against that /64; the next /64 is not touched."""
+    clock = ManualClock()
+    async with keyed_app(clock) as (client, _):
+        for n in range(MAX_FAILURES):
+            r = await client.get("/api/status", headers=via(f"2001:db8:1:2::{n + 1:x}", wrong(n)))
+            assert r.status_code == 401
+        fresh = via("2001:db8:1:2:abcd:ef01:2345:6789", RIGHT)
+        r = await client.get("/api/status", headers=fresh)
+        assert r.status_code == 429 and r.headers["retry-after"] == str(int(WINDOW_S))
+        neighbour = via("2001:db8:1:3::1", RIGHT)
+        assert (await client.get("/api/status", headers=neighbour)).status_code == 200
+
+
 async def test_forwarded_for_from_an_untrusted_peer_is_ignored() -> None:
     """With loopback not trusted, each attempt names a different X-Forwarded-For: they all
     count against the real peer."""

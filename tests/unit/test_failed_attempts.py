@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.clock import ManualClock
-from app.web.attempts import REMEMBERED_WRONG, FailedAttempts
+from app.web.attempts import REMEMBERED_WRONG, FailedAttempts, counted_as
 from app.web.auth import Auth
 from app.web.hosts import ProxyTrust
 
@@ -52,6 +52,23 @@ def scope(peer: str | None, *forwarded: str) -> dict[str, Any]:
 )
 def test_client_address(peer: str | None, forwarded: list[str], client: str) -> None:
     assert TRUST.client_address(scope(peer, *forwarded)) == client
+
+
+@pytest.mark.parametrize(
+    ("address", "counted"),
+    [
+        ("192.168.1.20", "192.168.1.20"),
+        ("2001:db8:1:2:abcd:ef01:2345:6789", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("fe80::1", "fe80::/64"),
+        ("::1", "::/64"),
+        ("::ffff:192.168.1.20", "192.168.1.20"),  # IPv4-mapped: the IPv4 host, not one /64
+        ("", ""),
+        ("unix-socket", "unix-socket"),
+    ],
+)
+def test_failures_count_per_ipv4_address_and_per_ipv6_64(address: str, counted: str) -> None:
+    assert counted_as(address) == counted
 
 
 def test_lockout_after_the_limit_and_only_until_the_window_ends(
