@@ -113,6 +113,7 @@ class LaneCycle:
         "_on_gone",
         "_protocol",
         "_remaining",
+        "_status",
         "_waiter",
         "body",
         "disconnected",
@@ -141,6 +142,7 @@ class LaneCycle:
         self.response_complete = False
         self._chunked = False
         self._remaining = 0  # body bytes a Content-Length still owes
+        self._status: int | None = None  # the response's, once started (for the access line)
         self._waiter: asyncio.Future[None] | None = None  # a body_chunk() waiting
         self._left: asyncio.Future[None] | None = None  # a gone() waiting
         self._on_gone: Callable[[], None] | None = None
@@ -175,6 +177,24 @@ class LaneCycle:
             if not self.response_complete and not self.disconnected:
                 log.error("ASGI callable returned without completing response.")
                 self._unfinished(send_500=not self.response_started)
+        finally:
+            self._log_access()
+
+    def _log_access(self) -> None:
+        """The access line, written once the request is over: formatting it and writing it to
+        stderr is a few dozen microseconds that must not delay the response's bytes (uvicorn's
+        own cycle writes it before sending the response's head)."""
+        protocol = self._protocol
+        if self._status is not None and protocol.access_log:
+            scope = self.scope
+            protocol.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                get_client_addr(scope),
+                scope["method"],
+                get_path_with_query_string(scope),
+                scope["http_version"],
+                self._status,
+            )
 
     def _unfinished(self, *, send_500: bool) -> None:
         if send_500 and not self.response_started and not self.disconnected:
@@ -253,17 +273,8 @@ class LaneCycle:
         if self.response_started:
             raise RuntimeError("The response has already started.")
         self.response_started = True
+        self._status = status
         protocol = self._protocol
-        if protocol.access_log:
-            scope = self.scope
-            protocol.access_logger.info(
-                '%s - "%s %s HTTP/%s" %d',
-                get_client_addr(scope),
-                scope["method"],
-                get_path_with_query_string(scope),
-                scope["http_version"],
-                status,
-            )
         if self.disconnected:
             return
         head = [STATUS_LINE[status]]

@@ -99,7 +99,8 @@ def start_app(root: Path, config: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = [sys.executable, *PROFILE, "-m", "app", "--config", str(config), "--port", str(port)]
     app = subprocess.Popen(
-        [*command, "--log-level", "WARNING"],
+        # The deployed level: at INFO every proxied request writes its access line.
+        [*command, "--log-level", "INFO"],
         stdout=subprocess.DEVNULL,
         stderr=(root / "app.log").open("wb"),
     )

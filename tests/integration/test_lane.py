@@ -2,7 +2,7 @@
 lean cycle, and on it HTTP still behaves as uvicorn's own cycle does: keep-alive and
 pipelining, ``Expect: 100-continue``, a large upload under flow control, chunked and HEAD
 framing, a 500 or a closed connection for an app that fails, a disconnect reported at once,
-the access log line (redacted)."""
+the access log line (redacted, written once the request is over)."""
 
 from __future__ import annotations
 
@@ -253,3 +253,36 @@ async def test_the_real_app_on_the_lane_logs_its_access_line_redacted(
     lines = [m for m in caplog.messages if "/v1/chat/completions" in m]
     assert lines and "token=***" in lines[0] and "502" in lines[0]
     assert "s3cret" not in caplog.text
+
+
+async def test_the_access_line_is_written_when_the_request_ends_not_before_its_head(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Writing the line costs the response's latency when it goes first (uvicorn's own cycle
+    logs before the head): on the lane it comes after the last byte, still one per request."""
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    head_sent = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def chain(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        client = client_of(scope, receive, send)
+        await client.start(200, [(b"content-type", b"text/event-stream")])
+        head_sent.set()
+        await finish.wait()
+        await client.write(b"data: [DONE]\n\n", False)
+
+    def access_lines() -> list[str]:
+        return [m for m in caplog.messages if "/v1/chat/completions" in m]
+
+    async with serve(LaneApp(chain), access_log=True) as url:
+        logging.getLogger("uvicorn.access").propagate = True
+        async with connection(url) as (reader, writer):
+            writer.write(get("/v1/chat/completions"))
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            await asyncio.wait_for(head_sent.wait(), 5)
+            assert access_lines() == []
+            finish.set()
+            assert await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)
+    assert (
+        len(access_lines()) == 1 and '"GET /v1/chat/completions HTTP/1.1" 200' in access_lines()[0]
+    )
