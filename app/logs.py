@@ -15,6 +15,8 @@ _SECRET_QUERY = re.compile(r"((?:^|[?&])(?:token|secret|key|api_key)=)[^&\s\"]*"
 
 def redact(text: str) -> str:
     """Replace the value of secret-looking query parameters with ``***``."""
+    if "=" not in text:  # most arguments (addresses, methods, plain paths): no regex run
+        return text
     return _SECRET_QUERY.sub(r"\1***", text)
 
 
