@@ -15,7 +15,8 @@ the same ASGI contract for the guards (``receive``, ``send``) and offers the pro
 parser, the response written straight to the connection, a disconnect reported by the
 connection itself. Everything else stays uvicorn's: keep-alive and its timeout, pipelining (a
 request behind another on the same connection goes the ordinary way), flow control, graceful
-shutdown, the 400 for a malformed request, the access log line.
+shutdown, the 400 for a malformed request, the access log line (written here once the
+request is over, not before its head).
 """
 
 from __future__ import annotations
