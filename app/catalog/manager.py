@@ -4,13 +4,19 @@ Readers call :meth:`CatalogManager.snapshot` and get an immutable :class:`Catalo
 mutation runs under one asyncio lock: it builds the new overrides and the new snapshot, writes
 the overrides file atomically, and only then publishes the snapshot. If the write fails nothing
 changes (the caller gets :class:`OverridesUnavailable`, HTTP 409).
+
+A mutation that has started runs to its end even if its caller is cancelled (a client that
+hangs up mid-request): the file is written by a thread that a cancellation cannot stop, so a
+cancelled mutation would leave the file changed, the snapshot not, and the lock released while
+the write still runs (a later change's write could then land first and be overwritten).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -35,6 +41,9 @@ class ProtectedModel(Conflict):
     """Bundled catalog models cannot be removed (their knobs can be edited)."""
 
 
+T = TypeVar("T")
+
+
 class CatalogManager:
     def __init__(
         self,
@@ -49,6 +58,7 @@ class CatalogManager:
         self._path = overrides_path
         self._on_change = on_change
         self._lock = asyncio.Lock()
+        self._changes: set[asyncio.Future[Any]] = set()  # running on after their caller left
         self.warnings: list[str] = []
         try:
             self._overrides = load_overrides(overrides_path, clock.now())
@@ -91,8 +101,27 @@ class CatalogManager:
             self._on_change(action, key)
         return snapshot
 
+    async def _to_the_end(self, change: Coroutine[object, object, T]) -> T:
+        """Run ``change`` to its end whatever happens to the caller (see the module docstring);
+        the task is kept referenced until then."""
+        task = asyncio.ensure_future(change)
+        self._changes.add(task)
+        task.add_done_callback(self._changes.discard)
+        return await asyncio.shield(task)
+
     async def add(self, model: ModelDef) -> ModelDef:
         """Add a user model; raises DuplicateModel / OverridesUnavailable."""
+        return await self._to_the_end(self._add(model))
+
+    async def set_knobs(self, key: str, knobs: Knobs) -> ModelDef:
+        """Replace a model's knobs (user or catalog model)."""
+        return await self._to_the_end(self._set_knobs(key, knobs))
+
+    async def remove(self, key: str) -> None:
+        """Remove a user model; catalog models raise ProtectedModel."""
+        await self._to_the_end(self._remove(key))
+
+    async def _add(self, model: ModelDef) -> ModelDef:
         async with self._lock:
             if self._snapshot.get(model.key) is not None:
                 raise DuplicateModel(f"A model with key {model.key!r} already exists.")
@@ -102,8 +131,7 @@ class CatalogManager:
             await self._commit(overrides, "added", model.key)
             return model
 
-    async def set_knobs(self, key: str, knobs: Knobs) -> ModelDef:
-        """Replace a model's knobs (user or catalog model)."""
+    async def _set_knobs(self, key: str, knobs: Knobs) -> ModelDef:
         async with self._lock:
             if self._snapshot.get(key) is None:
                 raise UnknownModel(key)
@@ -123,8 +151,7 @@ class CatalogManager:
                 raise UnknownModel(key)
             return model
 
-    async def remove(self, key: str) -> None:
-        """Remove a user model; catalog models raise ProtectedModel."""
+    async def _remove(self, key: str) -> None:
         async with self._lock:
             if self._snapshot.get(key) is None:
                 raise UnknownModel(key)

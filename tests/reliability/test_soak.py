@@ -306,6 +306,15 @@ async def test_soak(tmp_path: Path) -> None:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            # The churn's last edit may have been cancelled mid-request, its change still
+            # running on the server. Changes are serialised: the answer to one more edit comes
+            # after every change the churn started, and then file and catalog must both hold it.
+            final = {"max_model_len": 9999, "extra_args": ["--max-num-seqs", "7"]}
+            r = await cluster.client.put("/api/models/qwen3-coder-30b/knobs", json=final)
+            if r.status_code == 200:
+                soak.last_knobs = final
+            else:
+                soak.violation(f"the last knob edit answered {r.status_code}")
             gc.collect()
             rss_growth = rss_mb() - (baseline_rss or rss_mb())
 
