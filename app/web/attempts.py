@@ -38,6 +38,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.web.hosts import parse_ip
+
 log = logging.getLogger("spark_control.auth")
 
 MAX_FAILURES = 10
@@ -54,14 +56,11 @@ IPV6_PREFIX = 64
 def counted_as(address: str) -> str:
     """What failures of ``address`` count against: an IPv4 address itself, an IPv6 address's
     /64 network (``2001:db8:1:2::/64``), anything else (no usable peer) as it is."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    ip = parse_ip(address)
+    if ip is None:
         return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
     if ip.version == 4:
-        return address
+        return str(ip)
     return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
 
 

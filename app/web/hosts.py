@@ -112,7 +112,7 @@ class HostPolicy:
         return _is_ip(name) or name in self._exact or name.endswith(tuple(self._suffixes))
 
 
-def _ip(text: str) -> IpAddress | None:
+def parse_ip(text: str) -> IpAddress | None:
     """``text`` as an address (IPv4-mapped IPv6 as the IPv4 it maps), None when it is none."""
     try:
         address = ipaddress.ip_address(text.strip())
@@ -134,7 +134,7 @@ class ProxyTrust:
     def _classify(self, text: str) -> tuple[str, bool] | None:
         """An address as text → its normal form and whether it is a trusted proxy's; None when
         it is no address."""
-        address = _ip(text)
+        address = parse_ip(text)
         if address is None:
             return None
         return str(address), any(address in network for network in self._networks)

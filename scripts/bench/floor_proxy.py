@@ -37,23 +37,29 @@ class _Parsed(asyncio.Protocol):
         self.body.append(body)
 
 
+# Hop-by-hop and framing headers: the forwarder frames the answer itself.
+DROPPED = (b"connection", b"content-length", b"transfer-encoding", b"keep-alive")
+
+
 class UpstreamConnection(_Parsed):
-    """The one keep-alive connection to the backend."""
+    """The one keep-alive connection to the backend; ``answer`` gets the status, the headers
+    (lower-case names, without :data:`DROPPED`) and the body."""
 
     def __init__(self) -> None:
         super().__init__()
         self.parser = httptools.HttpResponseParser(self)
-        self.answer: asyncio.Future[tuple[int, list[bytes], bytes]] | None = None
+        self.pairs: list[tuple[bytes, bytes]] = []
+        self.answer: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes]] | None = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() not in (b"connection", b"content-length", b"transfer-encoding"):
-            self.head += (name, b": ", value, b"\r\n")
+        if (name := name.lower()) not in DROPPED:
+            self.pairs.append((name, value))
 
     def on_message_complete(self) -> None:
         answer, self.answer = self.answer, None
         if answer is not None:
-            answer.set_result((self.parser.get_status_code(), self.head, b"".join(self.body)))
-        self.head, self.body = [], []
+            answer.set_result((self.parser.get_status_code(), self.pairs, b"".join(self.body)))
+        self.pairs, self.body = [], []
 
 
 class _Client(_Parsed):
@@ -88,8 +94,9 @@ class _Client(_Parsed):
         answer = upstream.answer = loop.create_future()
         assert upstream.transport is not None
         upstream.transport.write(request)
-        status, head, body = await answer
+        status, pairs, body = await answer
         assert self.transport is not None
+        head = [b"%s: %s\r\n" % pair for pair in pairs]
         length = b"content-length: %d\r\n\r\n" % len(body)
         self.transport.write(b"".join([b"HTTP/1.1 %d \r\n" % status, *head, length, body]))
 

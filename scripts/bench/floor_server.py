@@ -19,28 +19,7 @@ import uvicorn
 
 from app.proxy.downstream import DOWNSTREAM, Downstream
 from app.web.lane import LaneProtocol
-from scripts.bench.floor_proxy import UpstreamConnection
-
-# Hop-by-hop and framing headers: the lane frames the answer itself.
-_DROPPED = (b"connection", b"content-length", b"transfer-encoding", b"keep-alive")
-
-
-class _HeaderUpstream(UpstreamConnection):
-    """The floor's upstream connection, keeping the answer's headers as pairs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pairs: list[tuple[bytes, bytes]] = []
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() not in _DROPPED:
-            self.pairs.append((name.lower(), value))
-
-    def on_message_complete(self) -> None:
-        answer, self.answer = self.answer, None
-        if answer is not None:
-            answer.set_result((self.parser.get_status_code(), self.pairs, b"".join(self.body)))
-        self.pairs, self.body = [], []
+from scripts.bench.floor_proxy import DROPPED, UpstreamConnection
 
 
 class Forwarder:
@@ -48,7 +27,7 @@ class Forwarder:
 
     def __init__(self, backend: tuple[str, int]) -> None:
         self.backend = backend
-        self.upstream: _HeaderUpstream | None = None
+        self.upstream: UpstreamConnection | None = None
         self.proxy_chain = self.forward
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -66,10 +45,10 @@ class Forwarder:
         upstream = self.upstream
         if upstream is None or upstream.transport is None or upstream.transport.is_closing():
             loop = asyncio.get_running_loop()
-            _, upstream = await loop.create_connection(_HeaderUpstream, *self.backend)
+            _, upstream = await loop.create_connection(UpstreamConnection, *self.backend)
             self.upstream = upstream
         head = [b"%s %s HTTP/1.1\r\n" % (scope["method"].encode(), scope["raw_path"])]
-        head += [b"%s: %s\r\n" % pair for pair in scope["headers"] if pair[0] not in _DROPPED]
+        head += [b"%s: %s\r\n" % pair for pair in scope["headers"] if pair[0] not in DROPPED]
         head.append(b"content-length: %d\r\n\r\n" % len(body))
         answer = upstream.answer = asyncio.get_running_loop().create_future()
         assert upstream.transport is not None
