@@ -49,6 +49,46 @@ export function fill(el, ...children) {
   return el;
 }
 
+/**
+ * Update `el` to show `children`, changing only what differs. A child equal to its new
+ * counterpart is kept as it is; an element whose tag and attributes are unchanged is kept and
+ * patched inside; a text node takes the new text. So a button under the pointer or holding
+ * keyboard focus survives an update that changed nothing about it: rebuilt between mousedown
+ * and mouseup, it would lose the click, and a rebuilt element loses focus.
+ *
+ * A kept element keeps its own event listeners. A handler must therefore not capture data that
+ * can change while the element's attributes stay the same: name what it acts on in an
+ * attribute (data-download=…), or have the handler look the data up when it runs.
+ */
+export function patch(el, ...children) {
+  const wanted = document.createDocumentFragment();
+  append(wanted, children);
+  patchChildren(el, Array.from(wanted.childNodes));
+  return el;
+}
+
+function sameShell(old, next) {
+  if (old.nodeType !== Node.ELEMENT_NODE || next.nodeType !== Node.ELEMENT_NODE) return false;
+  if (old.namespaceURI !== next.namespaceURI || old.localName !== next.localName) return false;
+  if (old.attributes.length !== next.attributes.length) return false;
+  for (const attr of next.attributes) {
+    if (old.getAttributeNS(attr.namespaceURI, attr.localName) !== attr.value) return false;
+  }
+  return true;
+}
+
+function patchChildren(parent, wanted) {
+  wanted.forEach((next, i) => {
+    const old = parent.childNodes[i];
+    if (!old) parent.appendChild(next);
+    else if (old.isEqualNode(next)) return;
+    else if (sameShell(old, next)) patchChildren(old, Array.from(next.childNodes));
+    else if (old.nodeType === Node.TEXT_NODE && next.nodeType === Node.TEXT_NODE) old.nodeValue = next.nodeValue;
+    else parent.replaceChild(next, old);
+  });
+  while (parent.childNodes.length > wanted.length) parent.lastChild.remove();
+}
+
 export function byId(id) {
   const el = document.getElementById(id);
   if (!el) throw new Error(`missing #${id}`);

@@ -66,7 +66,7 @@ export function downloadBlock(model) {
   const planBytes = d.nodes.length ? d.bytes_total / d.nodes.length : 0;
   return h(
     "div",
-    { class: "download", "data-test": "download", "data-state": d.state },
+    { class: "download", "data-test": "download", "data-state": d.state, "data-download": d.download_id },
     h(
       "div",
       { class: "download-head" },

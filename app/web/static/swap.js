@@ -6,7 +6,7 @@
 
 import { get, post, seg } from "./api.js";
 import { confirmAction, toast } from "./dialog.js";
-import { byId, fill, h, pill } from "./dom.js";
+import { byId, fill, h, patch, pill } from "./dom.js";
 import { absolute, duration, elapsed } from "./format.js";
 import { modelName } from "./header.js";
 import { originText } from "./history.js";
@@ -71,7 +71,7 @@ function render() {
   const title = terminal ? { ready: `Swapped to ${name}`, failed: `Swap to ${name} failed`, cancelled: `Swap to ${name} cancelled` }[job.state] : `Swapping to ${name}`;
   const started = job.started_at ? `started ${absolute(job.started_at)}` : "";
   const took = elapsed(job.started_at, job.finished_at || null);
-  fill(
+  patch(
     el.querySelector(".swap-title"),
     h("h2", null, title),
     h(
@@ -89,9 +89,9 @@ function render() {
   );
   const controls = el.querySelector(".swap-controls");
   if (terminal) {
-    fill(controls, h("button", { type: "button", class: "btn btn-ghost", "data-test": "swap-dismiss", "aria-label": "Dismiss", onclick: dismiss }, "Dismiss"));
+    patch(controls, h("button", { type: "button", class: "btn btn-ghost", "data-test": "swap-dismiss", "aria-label": "Dismiss", onclick: dismiss }, "Dismiss"));
   } else {
-    fill(controls, h("button", { type: "button", class: "btn btn-danger-outline", "data-test": "swap-cancel", onclick: cancel }, "Cancel swap"));
+    patch(controls, h("button", { type: "button", class: "btn btn-danger-outline", "data-test": "swap-cancel", onclick: cancel }, "Cancel swap"));
   }
   if (job.state === "running" && job.phase) {
     if (job.phase === "rolling_back" && current.lastPhase !== "rolling_back") current.failedPhase = current.lastPhase;
