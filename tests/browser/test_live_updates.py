@@ -1,7 +1,8 @@
 """The dashboard updates itself all the time (a GPU reading every second here, a state event at
 every step of a swap). A control that did not change must come through those updates as the
 same element: a button rebuilt between mousedown and mouseup loses the click, and a rebuilt
-button loses keyboard focus."""
+button loses keyboard focus, and rebuilt text loses the
+user's selection."""
 
 from __future__ import annotations
 
@@ -73,4 +74,18 @@ async def test_the_cancel_button_keeps_focus_while_the_page_updates_around_it(
     await dashboard.confirm()
     result = page.locator("[data-test=swap-result]")
     await expect(result).to_contain_text("Cancelled", timeout=UPDATE_TIMEOUT_MS)
+    dashboard.assert_clean()
+
+
+async def test_a_selected_service_url_stays_selected_through_probe_rounds(
+    dashboard: Dashboard,
+) -> None:
+    await dashboard.wait_live()
+    url = dashboard.page.locator("[data-test=service-tile] .tile-url").first
+    await expect(url).to_be_visible(timeout=UPDATE_TIMEOUT_MS)
+    await url.select_text()
+    selected = await dashboard.page.evaluate("String(window.getSelection())")
+    assert selected == await url.text_content()
+    await _next_status_update(dashboard)
+    assert await dashboard.page.evaluate("String(window.getSelection())") == selected
     dashboard.assert_clean()

@@ -1,7 +1,7 @@
 // Service tiles: one per enabled service (disabled services have none), with its state,
 // latency and what it is.
 
-import { byId, fill, h, pill, reconcile } from "./dom.js";
+import { byId, fill, h, patch, pill, reconcile } from "./dom.js";
 import { state, watch } from "./store.js";
 
 const KIND_LABEL = { vllm: "vLLM", openai: "OpenAI-compatible", http: "HTTP", qdrant: "Qdrant" };
@@ -33,7 +33,9 @@ function create() {
 function update(el, svc) {
   el.className = `tile tile-${svc.state}`;
   const latency = svc.latency_ms === null || svc.latency_ms === undefined ? null : `${Math.round(svc.latency_ms)} ms`;
-  fill(
+  // Patched, not rebuilt: every probe round updates the tiles, and a rebuild would drop a
+  // selection of the URL mid-copy.
+  patch(
     el,
     h(
       "div",
