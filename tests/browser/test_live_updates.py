@@ -1,8 +1,7 @@
 """The dashboard updates itself all the time (a GPU reading every second here, a state event at
-every step of a swap). A control that did not change must come through those updates as the
-same element: a button rebuilt between mousedown and mouseup loses the click, and a rebuilt
-button loses keyboard focus, and rebuilt text loses the
-user's selection."""
+every step of a swap). What did not change must come through those updates as the same nodes:
+a button rebuilt between mousedown and mouseup loses the click, a rebuilt button loses keyboard
+focus, and rebuilt text loses the user's selection."""
 
 from __future__ import annotations
 
