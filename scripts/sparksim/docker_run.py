@@ -141,7 +141,8 @@ def cmd_run(node: NodePaths, args: list[str]) -> int:
     argv = [
         "/bin/sh",
         "-c",
-        '"$@"; echo $? > "$SIM_CONTAINER_EXIT"',
+        # Written aside, then renamed: a reader never sees the file before the status is in it.
+        '"$@"; echo $? > "$SIM_CONTAINER_EXIT.tmp"; mv -f "$SIM_CONTAINER_EXIT.tmp" "$SIM_CONTAINER_EXIT"',
         "container",
         *_program(command),
     ]
@@ -175,6 +176,14 @@ def cmd_run(node: NodePaths, args: list[str]) -> int:
     return _follow(node, name, pid, log, exit_file)
 
 
+def _exit_status(exit_file: Path) -> int | None:
+    """The status the container's shell wrote, or None while there is none (yet)."""
+    try:
+        return int(exit_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def _follow(node: NodePaths, name: str, pid: int, log: Path, exit_file: Path) -> int:
     """Print the container's output until it exits; its status is ours (137 when killed)."""
     out = sys.stdout.buffer
@@ -185,14 +194,15 @@ def _follow(node: NodePaths, name: str, pid: int, log: Path, exit_file: Path) ->
                 out.write(chunk)
                 out.flush()
                 continue
-            if exit_file.exists() or not alive(pid):
+            status = _exit_status(exit_file)
+            if status is not None or not alive(pid):
                 out.write(handle.read())
                 out.flush()
                 break
             time.sleep(_POLL_S)
-    try:
-        status = int(exit_file.read_text().strip() or "137")
-    except (OSError, ValueError):
+    if status is None:  # it may have written the status as it went
+        status = _exit_status(exit_file)
+    if status is None:  # gone without a status: killed
         status = 137
     record = containers.load(node, name)
     if record is not None and record.get("pid") == pid:
