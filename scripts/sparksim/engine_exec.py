@@ -26,8 +26,7 @@ def main(argv: list[str]) -> int:
         print("usage: engine_exec EXIT_FILE PID_FILE CMD…", file=sys.stderr)
         return 2
     exit_file, pid_file, command = argv[0], argv[1], argv[2:]
-    with open(pid_file, "w", encoding="utf-8") as out:
-        out.write(str(os.getpid()))
+    _write_aside(pid_file, str(os.getpid()))
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -39,11 +38,17 @@ def main(argv: list[str]) -> int:
     else:
         code, pid = child.wait(), child.pid
     record = {"pid": pid, "exit_code": code, "exited_at": time.time()}
-    tmp = f"{exit_file}.tmp"
-    with open(tmp, "w", encoding="utf-8") as out:
-        json.dump(record, out)
-    os.replace(tmp, exit_file)
+    _write_aside(exit_file, json.dumps(record))
     return code if code >= 0 else 128 - code
+
+
+def _write_aside(path: str, text: str) -> None:
+    """Write ``text`` to a temp file, then rename it over ``path``: a reader (a stop looking for
+    the engine's pid, a test waiting for its exit) sees the whole text or no file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
 
 
 def _default_signals() -> None:
