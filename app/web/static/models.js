@@ -234,6 +234,7 @@ async function doRemove(model) {
 // The model each card last showed. The card is patched in place (see patch()), so a button can
 // outlive several updates; its handler looks the model up here when it runs.
 const shown = new WeakMap();
+const modelOf = (card) => shown.get(card);
 
 function create() {
   return h("article", { class: "card model", "data-test": "model" }, h("div", { class: "model-main" }), h("div", { class: "model-panel", hidden: true }));
@@ -246,12 +247,11 @@ function update(card, model) {
   card.classList.toggle("model-running", running);
   card.dataset.model = model.key;
   shown.set(card, model);
-  const latest = () => shown.get(card);
   const noteId = `note-${model.key}`;
   const notes = [];
   if (swapReason) notes.push(h("div", { class: "model-note", "data-test": "swap-blocked" }, icon("lock"), swapReason));
   if (deleteReason && (model.local || running)) notes.push(h("div", { class: "model-note muted" }, `Delete from disk: ${deleteReason.split(" — ").pop()}`));
-  const swapBtn = h("button", { type: "button", class: "btn btn-primary", "data-action": "swap", disabled: Boolean(swapReason), title: swapReason || `Swap the cluster to ${model.name}`, "aria-describedby": swapReason ? noteId : null, onclick: () => doSwap(latest()) }, "Swap");
+  const swapBtn = h("button", { type: "button", class: "btn btn-primary", "data-action": "swap", disabled: Boolean(swapReason), title: swapReason || `Swap the cluster to ${model.name}`, "aria-describedby": swapReason ? noteId : null, onclick: () => doSwap(modelOf(card)) }, "Swap");
   patch(
     card.querySelector(":scope > .model-main"),
     h(
@@ -282,31 +282,31 @@ function update(card, model) {
       "div",
       { class: "model-actions" },
       swapBtn,
-      ...downloadButtons(card, model, swapReason, latest),
-      h("button", { type: "button", class: "btn", "data-action": "validate", onclick: () => doValidate(card, latest()) }, "Validate"),
-      h("button", { type: "button", class: "btn", "data-action": "knobs", onclick: () => doEditKnobs(card, latest()) }, "Edit knobs"),
-      h("button", { type: "button", class: "btn", "data-action": "dry-run", title: "List the commands a swap would run, without running them", onclick: () => doDryRun(card, latest()) }, "Dry run"),
-      h("button", { type: "button", class: "btn btn-danger-outline", "data-action": "delete-disk", disabled: Boolean(deleteReason), title: deleteReason || "Delete the weights from every Spark", onclick: () => doDeleteDisk(card, latest()) }, "Delete from disk"),
-      model.source === "user" ? h("button", { type: "button", class: "btn btn-ghost", "data-action": "remove", onclick: () => doRemove(latest()) }, "Remove") : null,
+      ...downloadButtons(card, model, swapReason),
+      h("button", { type: "button", class: "btn", "data-action": "validate", onclick: () => doValidate(card, modelOf(card)) }, "Validate"),
+      h("button", { type: "button", class: "btn", "data-action": "knobs", onclick: () => doEditKnobs(card, modelOf(card)) }, "Edit knobs"),
+      h("button", { type: "button", class: "btn", "data-action": "dry-run", title: "List the commands a swap would run, without running them", onclick: () => doDryRun(card, modelOf(card)) }, "Dry run"),
+      h("button", { type: "button", class: "btn btn-danger-outline", "data-action": "delete-disk", disabled: Boolean(deleteReason), title: deleteReason || "Delete the weights from every Spark", onclick: () => doDeleteDisk(card, modelOf(card)) }, "Delete from disk"),
+      model.source === "user" ? h("button", { type: "button", class: "btn btn-ghost", "data-action": "remove", onclick: () => doRemove(modelOf(card)) }, "Remove") : null,
     ),
     downloadBlock(model),
     notes.length ? h("div", { class: "model-notes", id: noteId }, notes) : null,
   );
 }
 
-function downloadButtons(card, model, swapReason, latest) {
+function downloadButtons(card, model, swapReason) {
   if (!isRepoModel(model)) return [];
   const busy = downloading(model);
   const missing = weightsMissing(model);
   const why = busy ? "A download of this model is running" : null;
   const buttons = [
-    h("button", { type: "button", class: missing ? "btn btn-primary-outline" : "btn", "data-action": "download", disabled: Boolean(why), title: why || "Download the weights to every Spark (only what is missing or damaged) and verify them", onclick: () => startDownload(latest(), false) }, "Download"),
+    h("button", { type: "button", class: missing ? "btn btn-primary-outline" : "btn", "data-action": "download", disabled: Boolean(why), title: why || "Download the weights to every Spark (only what is missing or damaged) and verify them", onclick: () => startDownload(modelOf(card), false) }, "Download"),
   ];
   if (missing || busy) {
     const reason = why || swapReason;
-    buttons.push(h("button", { type: "button", class: "btn", "data-action": "download-swap", disabled: Boolean(reason), title: reason || "Download the weights to every Spark, verify them, then swap to this model", onclick: () => startDownload(latest(), true) }, "Download, then swap"));
+    buttons.push(h("button", { type: "button", class: "btn", "data-action": "download-swap", disabled: Boolean(reason), title: reason || "Download the weights to every Spark, verify them, then swap to this model", onclick: () => startDownload(modelOf(card), true) }, "Download, then swap"));
   }
-  buttons.push(h("button", { type: "button", class: "btn", "data-action": "verify", title: "Check every planned file's size and sha256 on every Spark", onclick: () => verifyWeights(latest(), (title, ...content) => openPanel(card, title, ...content)) }, "Verify"));
+  buttons.push(h("button", { type: "button", class: "btn", "data-action": "verify", title: "Check every planned file's size and sha256 on every Spark", onclick: () => verifyWeights(modelOf(card), (title, ...content) => openPanel(card, title, ...content)) }, "Verify"));
   return buttons;
 }
 
